@@ -1,0 +1,196 @@
+//! Assembles gRPC clients: lazy connections with deadlines, a client span per
+//! call whose context travels in `traceparent`, the caller's token forwarded,
+//! client metrics, and bounded retries for idempotent methods only.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response};
+use http_body_util::{BodyExt, Full};
+use serde::{Deserialize, Serialize};
+use tonic::body::Body;
+use tower::util::BoxCloneSyncService;
+use tower::{Layer, Service, ServiceExt};
+use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use super::context::{CallContext, HeaderInjector, format_grpc_timeout};
+use super::descriptors;
+use super::metrics_layer::{GrpcMetricsLayer, status_of};
+use crate::metrics::Metrics;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// A cloneable channel for generated clients, e.g. `AuthServiceClient::new(ch)`.
+pub type GrpcChannel = BoxCloneSyncService<Request<Body>, Response<Body>, BoxError>;
+
+/// How to reach one upstream service.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClientConfig {
+    /// `http://host:port`; a headless Service name balances across pods.
+    pub endpoint: String,
+    /// Deadline for a call when the inbound call has none left to pass on.
+    pub timeout_ms: u64,
+    /// TCP connect timeout.
+    pub connect_timeout_ms: u64,
+    /// Extra attempts for idempotent methods failing with UNAVAILABLE.
+    pub max_retries: u32,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        Self { endpoint: String::new(), timeout_ms: 5_000, connect_timeout_ms: 2_000, max_retries: 2 }
+    }
+}
+
+/// Builds a lazily connecting channel to `cfg.endpoint`.
+pub fn channel(cfg: &ClientConfig, metrics: &Metrics) -> anyhow::Result<GrpcChannel> {
+    let endpoint = tonic::transport::Endpoint::from_shared(cfg.endpoint.clone())
+        .map_err(|e| anyhow::anyhow!("client endpoint {:?}: {e}", cfg.endpoint))?
+        .connect_timeout(Duration::from_millis(cfg.connect_timeout_ms))
+        .tcp_nodelay(true);
+    let channel = endpoint.connect_lazy();
+    // Outermost first: the context layer opens the client span and sets the
+    // headers once per logical call; metrics count logical calls; retries
+    // repeat the call on the channel underneath.
+    let svc = tower::ServiceBuilder::new()
+        .layer(ClientContextLayer { timeout: Duration::from_millis(cfg.timeout_ms) })
+        .layer(GrpcMetricsLayer::new(metrics.client.clone()))
+        .layer(RetryLayer { max_retries: cfg.max_retries })
+        .service(channel)
+        .map_response(|res: Response<_>| res.map(Body::new))
+        .map_err(Into::into);
+    Ok(BoxCloneSyncService::new(svc))
+}
+
+/// Sets `traceparent`, `authorization` (when inherited) and `grpc-timeout`.
+#[derive(Clone, Debug)]
+struct ClientContextLayer {
+    timeout: Duration,
+}
+
+impl<S> Layer<S> for ClientContextLayer {
+    type Service = ClientContext<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        ClientContext { inner, timeout: self.timeout }
+    }
+}
+
+#[derive(Clone, Debug)]
+struct ClientContext<S> {
+    inner: S,
+    timeout: Duration,
+}
+
+impl<S, B> Service<Request<B>> for ClientContext<S>
+where
+    S: Service<Request<B>>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = tracing::instrument::Instrumented<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        let path = req.uri().path().trim_start_matches('/').to_owned();
+        let span = tracing::info_span!("grpc.client", otel.name = %path, otel.kind = "client", rpc.system = "grpc");
+        let cx = span.context();
+        opentelemetry::global::get_text_map_propagator(|p| p.inject_context(&cx, &mut HeaderInjector(req.headers_mut())));
+        let inherited = CallContext::current().unwrap_or_default();
+        let headers = req.headers_mut();
+        if let Some(auth) = inherited.authorization {
+            headers.entry(http::header::AUTHORIZATION).or_insert(auth);
+        }
+        let left = inherited.deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        let timeout = left.map_or(self.timeout, |l| l.min(self.timeout));
+        if let Ok(v) = HeaderValue::from_str(&format_grpc_timeout(timeout)) {
+            headers.insert("grpc-timeout", v);
+        }
+        self.inner.call(req).instrument(span)
+    }
+}
+
+#[derive(Clone, Debug)]
+struct RetryLayer {
+    max_retries: u32,
+}
+
+impl<S> Layer<S> for RetryLayer {
+    type Service = Retry<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        Retry { inner, max_retries: self.max_retries }
+    }
+}
+
+/// Retries idempotent unary calls on UNAVAILABLE with exponential backoff.
+#[derive(Clone, Debug)]
+struct Retry<S> {
+    inner: S,
+    max_retries: u32,
+}
+
+impl<S, ResBody> Service<Request<Body>> for Retry<S>
+where
+    S: Service<Request<Body>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send,
+    S::Error: Into<BoxError>,
+    ResBody: Send + 'static,
+{
+    type Response = Response<ResBody>;
+    type Error = BoxError;
+    type Future = BoxFuture<Result<Response<ResBody>, BoxError>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, req: Request<Body>) -> Self::Future {
+        // The clone is not ready yet; the polled original goes to this call.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let retryable = descriptors::method(req.uri().path())
+            .is_some_and(|m| m.idempotent && m.kind == descriptors::MethodKind::Unary);
+        if !retryable || self.max_retries == 0 {
+            let fut = inner.call(req);
+            return Box::pin(async move { fut.await.map_err(Into::into) });
+        }
+        let max = self.max_retries;
+        Box::pin(async move {
+            let (parts, body) = req.into_parts();
+            let bytes = body.collect().await?.to_bytes();
+            let mut attempt = 0;
+            loop {
+                let res = inner.call(rebuild(&parts, bytes.clone())).await.map_err(Into::into);
+                let unavailable = match &res {
+                    Err(_) => true,
+                    Ok(r) => status_of(r.headers()) == Some(tonic::Code::Unavailable),
+                };
+                if !unavailable || attempt >= max {
+                    return res;
+                }
+                attempt += 1;
+                tracing::debug!(attempt, "retrying idempotent call");
+                tokio::time::sleep(Duration::from_millis(25 << attempt.min(6))).await;
+                ServiceExt::<Request<Body>>::ready(&mut inner).await.map_err(Into::into)?;
+            }
+        }
+        .in_current_span())
+    }
+}
+
+fn rebuild(parts: &http::request::Parts, body: Bytes) -> Request<Body> {
+    let mut req = Request::new(Body::new(Full::new(body)));
+    *req.method_mut() = parts.method.clone();
+    *req.uri_mut() = parts.uri.clone();
+    *req.version_mut() = parts.version;
+    *req.headers_mut() = parts.headers.clone();
+    req
+}

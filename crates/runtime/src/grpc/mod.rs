@@ -1,0 +1,7 @@
+//! gRPC server and client assembly, and the tower layers both use.
+
+pub mod client;
+pub mod context;
+pub mod descriptors;
+pub mod metrics_layer;
+pub mod server;

@@ -1,0 +1,92 @@
+//! Prometheus metrics: one registry per app, with the gRPC ecosystem's metric
+//! names. Services add their business metrics to the same registry.
+//!
+//! Labels never carry user or event ids: only service, method, type and code.
+
+use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
+
+const GRPC_LABELS: &[&str] = &["grpc_service", "grpc_method", "grpc_type"];
+const GRPC_CODE_LABELS: &[&str] = &["grpc_service", "grpc_method", "grpc_type", "grpc_code"];
+const LATENCY_BUCKETS: &[f64] =
+    &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
+/// The gRPC RED metrics of one side (server or client).
+#[derive(Clone, Debug)]
+pub struct GrpcMetrics {
+    /// `grpc_<side>_started_total`.
+    pub started: IntCounterVec,
+    /// `grpc_<side>_handled_total` (server) / `grpc_client_handled_total`.
+    pub handled: IntCounterVec,
+    /// `grpc_server_handling_seconds` / `grpc_client_handling_seconds`.
+    pub seconds: HistogramVec,
+}
+
+impl GrpcMetrics {
+    fn register(registry: &Registry, side: &str) -> prometheus::Result<Self> {
+        let started = IntCounterVec::new(
+            Opts::new(format!("grpc_{side}_started_total"), format!("RPCs started on the {side}.")),
+            GRPC_LABELS,
+        )?;
+        let handled = IntCounterVec::new(
+            Opts::new(
+                format!("grpc_{side}_handled_total"),
+                format!("RPCs completed on the {side}, by status code."),
+            ),
+            GRPC_CODE_LABELS,
+        )?;
+        let seconds = HistogramVec::new(
+            HistogramOpts::new(
+                format!("grpc_{side}_handling_seconds"),
+                format!("Time from request to the final status on the {side}."),
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+            GRPC_LABELS,
+        )?;
+        registry.register(Box::new(started.clone()))?;
+        registry.register(Box::new(handled.clone()))?;
+        registry.register(Box::new(seconds.clone()))?;
+        Ok(Self { started, handled, seconds })
+    }
+}
+
+/// An app's metrics registry and the metrics every service has.
+#[derive(Clone, Debug)]
+pub struct Metrics {
+    registry: Registry,
+    /// Server-side gRPC metrics.
+    pub server: GrpcMetrics,
+    /// Client-side gRPC metrics.
+    pub client: GrpcMetrics,
+}
+
+impl Metrics {
+    /// A fresh registry holding the gRPC server and client metrics.
+    pub fn new() -> prometheus::Result<Self> {
+        let registry = Registry::new();
+        let server = GrpcMetrics::register(&registry, "server")?;
+        let client = GrpcMetrics::register(&registry, "client")?;
+        Ok(Self { registry, server, client })
+    }
+
+    /// The registry, for a service's own metrics.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Registers a counter vector and returns it.
+    pub fn counter(&self, name: &str, help: &str, labels: &[&str]) -> prometheus::Result<IntCounterVec> {
+        let c = IntCounterVec::new(Opts::new(name, help), labels)?;
+        self.registry.register(Box::new(c.clone()))?;
+        Ok(c)
+    }
+
+    /// The text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let families = self.registry.gather();
+        if let Err(e) = prometheus::TextEncoder::new().encode_utf8(&families, &mut out) {
+            tracing::error!(error = %e, "metrics encoding failed");
+        }
+        out
+    }
+}

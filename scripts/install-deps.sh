@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs, if missing, what running and testing CityEvents needs on this machine:
+# PostgreSQL, Redis and NATS from Debian; buf, grpcio-tools and the googleapis
+# protos from PyPI (into a virtualenv under $CE_STATE_DIR); grpcurl from Go.
+# Idempotent: a second run installs nothing.
+source "$(dirname "$0")/lib.sh"
+
+missing=()
+command -v pg_ctlcluster >/dev/null || missing+=(postgresql)
+command -v redis-server >/dev/null || missing+=(redis-server)
+command -v nats-server >/dev/null || missing+=(nats-server)
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing ${missing[*]} from Debian"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+VENV="$TOOLS/venv"
+if [ ! -x "$VENV/bin/buf" ] || ! "$VENV/bin/python" -c 'import grpc_tools, google.api.http_pb2' 2>/dev/null; then
+  log "installing buf, grpcio-tools and googleapis-common-protos into $VENV"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check \
+    'buf-bin==1.*' 'grpcio-tools==1.*' 'googleapis-common-protos==1.*' 'pytest==8.*'
+fi
+mkdir -p "$TOOLS/bin"
+ln -sf "$VENV/bin/buf" "$TOOLS/bin/buf"
+
+if ! command -v grpcurl >/dev/null; then
+  log "installing grpcurl with go install"
+  GOBIN="$TOOLS/bin" go install github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.4
+fi
+log "tools ready under $TOOLS"
