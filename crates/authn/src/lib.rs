@@ -1,1 +1,18 @@
+//! Access-token verification for every CityEvents service and the BFF.
+//!
+//! Access tokens are Ed25519-signed JWTs issued by the auth service. A
+//! [`Verifier`] checks the signature against the auth service's JWKS (cached,
+//! refetched when an unknown key id appears, so keys can rotate), then issuer,
+//! audience and expiry, then revocation in Redis: the user's token version
+//! (bumped by logout-everywhere, bans and password resets) and the session id
+//! (ended by logout). [`keys`] holds signing keys, for the issuer.
 
+pub mod claims;
+pub mod keys;
+pub mod revocation;
+pub mod verifier;
+
+pub use claims::{Claims, Principal, Role};
+pub use keys::SigningKey;
+pub use revocation::Revocations;
+pub use verifier::{KeySource, Verifier, VerifierConfig};

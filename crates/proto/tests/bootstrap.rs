@@ -1,3 +1,5 @@
+#![allow(clippy::unwrap_used)]
+
 //! The generated code in `src/gen` is checked in so that building CityEvents
 //! needs no protobuf compiler and the output is reviewable. This test compiles
 //! `proto/` again with protox (pure Rust) and fails when the checked-in code
@@ -52,7 +54,11 @@ fn generate(out: &Path) {
         .expect("compiler")
         .include_imports(true)
         .include_source_info(true)
-        .open_files(files.iter().map(|f| f.strip_prefix(&root).expect("under proto/")))
+        .open_files(
+            files
+                .iter()
+                .map(|f| f.strip_prefix(&root).expect("under proto/")),
+        )
         .expect("proto files compile")
         .file_descriptor_set();
     std::fs::write(out.join("descriptor.bin"), fds.encode_to_vec()).expect("write descriptor");

@@ -10,14 +10,25 @@ use tokio_util::sync::CancellationToken;
 use crate::metrics::Metrics;
 
 /// Serves the admin endpoints until `shutdown` fires.
-pub async fn serve(listener: TcpListener, metrics: Metrics, shutdown: CancellationToken) -> std::io::Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    metrics: Metrics,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
     let app = Router::new()
         .route("/metrics", get(render))
         .route("/healthz", get(|| async { "ok" }))
         .with_state(metrics);
-    axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
 }
 
-async fn render(State(metrics): State<Metrics>) -> ([(http::header::HeaderName, &'static str); 1], String) {
-    ([(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], metrics.render())
+async fn render(
+    State(metrics): State<Metrics>,
+) -> ([(http::header::HeaderName, &'static str); 1], String) {
+    (
+        [(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        metrics.render(),
+    )
 }

@@ -24,7 +24,11 @@ where
 {
     let mut fig = Figment::from(Serialized::defaults(T::default()));
     if let Some(file) = file {
-        anyhow::ensure!(file.exists(), "config file {} does not exist", file.display());
+        anyhow::ensure!(
+            file.exists(),
+            "config file {} does not exist",
+            file.display()
+        );
         fig = fig.merge(Toml::file(file));
     }
     fig.merge(Env::prefixed(ENV_PREFIX).split("__"))
@@ -163,7 +167,10 @@ pub struct RedisConfig {
 
 impl Default for RedisConfig {
     fn default() -> Self {
-        Self { url: Secret::new("redis://127.0.0.1:6379"), key_prefix: "ce:".into() }
+        Self {
+            url: Secret::new("redis://127.0.0.1:6379"),
+            key_prefix: "ce:".into(),
+        }
     }
 }
 

@@ -26,7 +26,10 @@ pub fn pool(cfg: &DatabaseConfig) -> anyhow::Result<PgPool> {
 /// (keyed on the database) for the whole run, so replicas starting together
 /// migrate one at a time and the others find nothing left to do.
 pub async fn migrate(pool: &PgPool, migrator: &Migrator) -> anyhow::Result<()> {
-    migrator.run(pool).await.map_err(|e| anyhow::anyhow!("migrations failed: {e}"))?;
+    migrator
+        .run(pool)
+        .await
+        .map_err(|e| anyhow::anyhow!("migrations failed: {e}"))?;
     tracing::info!(count = migrator.iter().count(), "migrations applied");
     Ok(())
 }

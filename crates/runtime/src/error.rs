@@ -124,7 +124,12 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     /// An error with a message meant for the caller.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), retry_after: None, cause: None }
+        Self {
+            code,
+            message: message.into(),
+            retry_after: None,
+            cause: None,
+        }
     }
 
     /// InvalidArgument naming the field: `"<field>: <problem>"`.
@@ -202,7 +207,10 @@ impl From<Error> for tonic::Status {
         }
         let mut status = tonic::Status::new(e.code.grpc(), e.message());
         let md = status.metadata_mut();
-        md.insert(REASON_METADATA, tonic::metadata::MetadataValue::from_static(e.code.as_str()));
+        md.insert(
+            REASON_METADATA,
+            tonic::metadata::MetadataValue::from_static(e.code.as_str()),
+        );
         if let Some(after) = e.retry_after {
             let secs = after.as_secs_f64().ceil().max(1.0) as u64;
             if let Ok(v) = secs.to_string().parse() {
@@ -215,7 +223,11 @@ impl From<Error> for tonic::Status {
 
 /// Returns `Err(Error::invalid(field, problem))` when `cond` is false.
 pub fn ensure(cond: bool, field: &str, problem: &str) -> Result<()> {
-    if cond { Ok(()) } else { Err(Error::invalid(field, problem)) }
+    if cond {
+        Ok(())
+    } else {
+        Err(Error::invalid(field, problem))
+    }
 }
 
 #[cfg(test)]
@@ -243,8 +255,16 @@ mod tests {
     fn every_code_maps_to_a_distinct_reason() {
         use ErrorCode::*;
         let all = [
-            InvalidArgument, Unauthenticated, PermissionDenied, NotFound, AlreadyExists,
-            FailedPrecondition, Conflict, ResourceExhausted, Unavailable, DeadlineExceeded,
+            InvalidArgument,
+            Unauthenticated,
+            PermissionDenied,
+            NotFound,
+            AlreadyExists,
+            FailedPrecondition,
+            Conflict,
+            ResourceExhausted,
+            Unavailable,
+            DeadlineExceeded,
             Internal,
         ];
         let reasons: std::collections::HashSet<_> = all.iter().map(|c| c.as_str()).collect();

@@ -7,8 +7,9 @@ use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
 
 const GRPC_LABELS: &[&str] = &["grpc_service", "grpc_method", "grpc_type"];
 const GRPC_CODE_LABELS: &[&str] = &["grpc_service", "grpc_method", "grpc_type", "grpc_code"];
-const LATENCY_BUCKETS: &[f64] =
-    &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+const LATENCY_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
 
 /// The gRPC RED metrics of one side (server or client).
 #[derive(Clone, Debug)]
@@ -24,7 +25,10 @@ pub struct GrpcMetrics {
 impl GrpcMetrics {
     fn register(registry: &Registry, side: &str) -> prometheus::Result<Self> {
         let started = IntCounterVec::new(
-            Opts::new(format!("grpc_{side}_started_total"), format!("RPCs started on the {side}.")),
+            Opts::new(
+                format!("grpc_{side}_started_total"),
+                format!("RPCs started on the {side}."),
+            ),
             GRPC_LABELS,
         )?;
         let handled = IntCounterVec::new(
@@ -45,7 +49,11 @@ impl GrpcMetrics {
         registry.register(Box::new(started.clone()))?;
         registry.register(Box::new(handled.clone()))?;
         registry.register(Box::new(seconds.clone()))?;
-        Ok(Self { started, handled, seconds })
+        Ok(Self {
+            started,
+            handled,
+            seconds,
+        })
     }
 }
 
@@ -65,7 +73,11 @@ impl Metrics {
         let registry = Registry::new();
         let server = GrpcMetrics::register(&registry, "server")?;
         let client = GrpcMetrics::register(&registry, "client")?;
-        Ok(Self { registry, server, client })
+        Ok(Self {
+            registry,
+            server,
+            client,
+        })
     }
 
     /// The registry, for a service's own metrics.
@@ -74,7 +86,12 @@ impl Metrics {
     }
 
     /// Registers a counter vector and returns it.
-    pub fn counter(&self, name: &str, help: &str, labels: &[&str]) -> prometheus::Result<IntCounterVec> {
+    pub fn counter(
+        &self,
+        name: &str,
+        help: &str,
+        labels: &[&str],
+    ) -> prometheus::Result<IntCounterVec> {
         let c = IntCounterVec::new(Opts::new(name, help), labels)?;
         self.registry.register(Box::new(c.clone()))?;
         Ok(c)

@@ -20,7 +20,10 @@ impl Redis {
         let conn = ConnectionManager::new(client)
             .await
             .map_err(|e| anyhow::anyhow!("redis connect: {e}"))?;
-        Ok(Self { conn, prefix: cfg.key_prefix.clone() })
+        Ok(Self {
+            conn,
+            prefix: cfg.key_prefix.clone(),
+        })
     }
 
     /// `prefix + key`.

@@ -30,7 +30,9 @@ pub struct Telemetry {
 /// Must run inside a multi-thread Tokio runtime when an OTLP endpoint is set.
 pub fn init(service: &str, cfg: &TelemetryConfig) -> anyhow::Result<Telemetry> {
     if let Some(provider) = PROVIDER.get() {
-        return Ok(Telemetry { provider: provider.clone() });
+        return Ok(Telemetry {
+            provider: provider.clone(),
+        });
     }
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
     let provider = tracer_provider(service, cfg)?;
@@ -61,9 +63,13 @@ pub fn init(service: &str, cfg: &TelemetryConfig) -> anyhow::Result<Telemetry> {
 }
 
 fn tracer_provider(service: &str, cfg: &TelemetryConfig) -> anyhow::Result<SdkTracerProvider> {
-    let resource = opentelemetry_sdk::Resource::builder().with_service_name(service.to_owned()).build();
+    let resource = opentelemetry_sdk::Resource::builder()
+        .with_service_name(service.to_owned())
+        .build();
     let sampler = Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(cfg.sample_ratio)));
-    let mut builder = SdkTracerProvider::builder().with_resource(resource).with_sampler(sampler);
+    let mut builder = SdkTracerProvider::builder()
+        .with_resource(resource)
+        .with_sampler(sampler);
     if let Some(endpoint) = &cfg.otlp_endpoint {
         use opentelemetry_otlp::WithExportConfig;
         let exporter = opentelemetry_otlp::SpanExporter::builder()
@@ -100,5 +106,10 @@ pub fn current_traceparent() -> String {
     if !sc.is_valid() {
         return String::new();
     }
-    format!("00-{}-{}-{:02x}", sc.trace_id(), sc.span_id(), sc.trace_flags().to_u8())
+    format!(
+        "00-{}-{}-{:02x}",
+        sc.trace_id(),
+        sc.span_id(),
+        sc.trace_flags().to_u8()
+    )
 }

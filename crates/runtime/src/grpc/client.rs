@@ -25,7 +25,25 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 /// A cloneable channel for generated clients, e.g. `AuthServiceClient::new(ch)`.
-pub type GrpcChannel = BoxCloneSyncService<Request<Body>, Response<Body>, BoxError>;
+pub type GrpcChannel = BoxCloneSyncService<Request<Body>, Response<Body>, ChannelError>;
+
+/// A transport failure under a [`GrpcChannel`]. A concrete type rather than a
+/// boxed trait object, which trips rustc's higher-ranked `Send` checks in
+/// async code; tonic finds the cause through `source()`.
+#[derive(Debug)]
+pub struct ChannelError(BoxError);
+
+impl std::fmt::Display for ChannelError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for ChannelError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.0)
+    }
+}
 
 /// How to reach one upstream service.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -43,7 +61,12 @@ pub struct ClientConfig {
 
 impl Default for ClientConfig {
     fn default() -> Self {
-        Self { endpoint: String::new(), timeout_ms: 5_000, connect_timeout_ms: 2_000, max_retries: 2 }
+        Self {
+            endpoint: String::new(),
+            timeout_ms: 5_000,
+            connect_timeout_ms: 2_000,
+            max_retries: 2,
+        }
     }
 }
 
@@ -58,12 +81,16 @@ pub fn channel(cfg: &ClientConfig, metrics: &Metrics) -> anyhow::Result<GrpcChan
     // headers once per logical call; metrics count logical calls; retries
     // repeat the call on the channel underneath.
     let svc = tower::ServiceBuilder::new()
-        .layer(ClientContextLayer { timeout: Duration::from_millis(cfg.timeout_ms) })
+        .layer(ClientContextLayer {
+            timeout: Duration::from_millis(cfg.timeout_ms),
+        })
         .layer(GrpcMetricsLayer::new(metrics.client.clone()))
-        .layer(RetryLayer { max_retries: cfg.max_retries })
+        .layer(RetryLayer {
+            max_retries: cfg.max_retries,
+        })
         .service(channel)
         .map_response(|res: Response<_>| res.map(Body::new))
-        .map_err(Into::into);
+        .map_err(ChannelError);
     Ok(BoxCloneSyncService::new(svc))
 }
 
@@ -76,7 +103,10 @@ struct ClientContextLayer {
 impl<S> Layer<S> for ClientContextLayer {
     type Service = ClientContext<S>;
     fn layer(&self, inner: S) -> Self::Service {
-        ClientContext { inner, timeout: self.timeout }
+        ClientContext {
+            inner,
+            timeout: self.timeout,
+        }
     }
 }
 
@@ -103,13 +133,17 @@ where
         let path = req.uri().path().trim_start_matches('/').to_owned();
         let span = tracing::info_span!("grpc.client", otel.name = %path, otel.kind = "client", rpc.system = "grpc");
         let cx = span.context();
-        opentelemetry::global::get_text_map_propagator(|p| p.inject_context(&cx, &mut HeaderInjector(req.headers_mut())));
+        opentelemetry::global::get_text_map_propagator(|p| {
+            p.inject_context(&cx, &mut HeaderInjector(req.headers_mut()))
+        });
         let inherited = CallContext::current().unwrap_or_default();
         let headers = req.headers_mut();
         if let Some(auth) = inherited.authorization {
             headers.entry(http::header::AUTHORIZATION).or_insert(auth);
         }
-        let left = inherited.deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        let left = inherited
+            .deadline
+            .map(|d| d.saturating_duration_since(Instant::now()));
         let timeout = left.map_or(self.timeout, |l| l.min(self.timeout));
         if let Ok(v) = HeaderValue::from_str(&format_grpc_timeout(timeout)) {
             headers.insert("grpc-timeout", v);
@@ -126,7 +160,10 @@ struct RetryLayer {
 impl<S> Layer<S> for RetryLayer {
     type Service = Retry<S>;
     fn layer(&self, inner: S) -> Self::Service {
-        Retry { inner, max_retries: self.max_retries }
+        Retry {
+            inner,
+            max_retries: self.max_retries,
+        }
     }
 }
 
@@ -163,26 +200,33 @@ where
             return Box::pin(async move { fut.await.map_err(Into::into) });
         }
         let max = self.max_retries;
-        Box::pin(async move {
-            let (parts, body) = req.into_parts();
-            let bytes = body.collect().await?.to_bytes();
-            let mut attempt = 0;
-            loop {
-                let res = inner.call(rebuild(&parts, bytes.clone())).await.map_err(Into::into);
-                let unavailable = match &res {
-                    Err(_) => true,
-                    Ok(r) => status_of(r.headers()) == Some(tonic::Code::Unavailable),
-                };
-                if !unavailable || attempt >= max {
-                    return res;
+        Box::pin(
+            async move {
+                let (parts, body) = req.into_parts();
+                let bytes = body.collect().await?.to_bytes();
+                let mut attempt = 0;
+                loop {
+                    let res = inner
+                        .call(rebuild(&parts, bytes.clone()))
+                        .await
+                        .map_err(Into::into);
+                    let unavailable = match &res {
+                        Err(_) => true,
+                        Ok(r) => status_of(r.headers()) == Some(tonic::Code::Unavailable),
+                    };
+                    if !unavailable || attempt >= max {
+                        return res;
+                    }
+                    attempt += 1;
+                    tracing::debug!(attempt, "retrying idempotent call");
+                    tokio::time::sleep(Duration::from_millis(25 << attempt.min(6))).await;
+                    ServiceExt::<Request<Body>>::ready(&mut inner)
+                        .await
+                        .map_err(Into::into)?;
                 }
-                attempt += 1;
-                tracing::debug!(attempt, "retrying idempotent call");
-                tokio::time::sleep(Duration::from_millis(25 << attempt.min(6))).await;
-                ServiceExt::<Request<Body>>::ready(&mut inner).await.map_err(Into::into)?;
             }
-        }
-        .in_current_span())
+            .in_current_span(),
+        )
     }
 }
 
@@ -193,4 +237,105 @@ fn rebuild(parts: &http::request::Parts, body: Bytes) -> Request<Body> {
     *req.version_mut() = parts.version;
     *req.headers_mut() = parts.headers.clone();
     req
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    fn unavailable() -> Response<Body> {
+        let mut res = Response::new(Body::empty());
+        res.headers_mut()
+            .insert("grpc-status", HeaderValue::from_static("14"));
+        res
+    }
+
+    async fn attempts_for(path: &str) -> usize {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counted = calls.clone();
+        let inner = tower::service_fn(move |_req: Request<Body>| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            async { Ok::<_, BoxError>(unavailable()) }
+        });
+        let mut svc = RetryLayer { max_retries: 2 }.layer(inner);
+        let req = Request::builder().uri(path).body(Body::empty()).unwrap();
+        let res = svc.ready().await.unwrap().call(req).await.unwrap();
+        assert_eq!(status_of(res.headers()), Some(tonic::Code::Unavailable));
+        calls.load(Ordering::SeqCst)
+    }
+
+    #[tokio::test]
+    async fn idempotent_calls_are_retried_a_bounded_number_of_times() {
+        assert_eq!(
+            attempts_for("/cityevents.auth.v1.AuthService/GetJwks").await,
+            3
+        );
+    }
+
+    #[tokio::test]
+    async fn calls_with_side_effects_are_never_retried() {
+        assert_eq!(
+            attempts_for("/cityevents.auth.v1.AuthService/Login").await,
+            1
+        );
+        assert_eq!(
+            attempts_for("/cityevents.join.v1.JoinService/Join").await,
+            1
+        );
+    }
+
+    #[tokio::test]
+    async fn outbound_calls_carry_the_trace_the_token_and_the_remaining_deadline() {
+        crate::telemetry::init("test", &Default::default()).unwrap();
+        let inner = tower::service_fn(|req: Request<()>| async move {
+            Ok::<_, BoxError>(Response::new(req.headers().clone()))
+        });
+        let mut svc = ClientContextLayer {
+            timeout: Duration::from_secs(30),
+        }
+        .layer(inner);
+        let parent = tracing::info_span!("handler");
+        let cx = opentelemetry::global::get_text_map_propagator(|p| {
+            let mut h = http::HeaderMap::new();
+            h.insert(
+                "traceparent",
+                HeaderValue::from_static("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+            );
+            p.extract(&super::super::context::HeaderExtractor(&h))
+        });
+        let _ = parent.set_parent(cx);
+        let call = CallContext {
+            authorization: Some(HeaderValue::from_static("Bearer xyz")),
+            deadline: Some(Instant::now() + Duration::from_secs(2)),
+        };
+        let req = Request::builder()
+            .uri("/cityevents.auth.v1.AuthService/GetMe")
+            .body(())
+            .unwrap();
+        let headers = call
+            .scope(async { parent.in_scope(|| svc.call(req)).await })
+            .await
+            .unwrap()
+            .into_body();
+        let tp = headers.get("traceparent").unwrap().to_str().unwrap();
+        assert!(
+            tp.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"),
+            "{tp}"
+        );
+        assert!(
+            !tp.contains("00f067aa0ba902b7"),
+            "a new client span is the parent: {tp}"
+        );
+        assert_eq!(headers.get("authorization").unwrap(), "Bearer xyz");
+        let timeout = super::super::context::parse_grpc_timeout(
+            headers.get("grpc-timeout").unwrap().to_str().unwrap(),
+        );
+        assert!(
+            timeout.unwrap() <= Duration::from_secs(2),
+            "the inbound deadline bounds the outbound one"
+        );
+    }
 }

@@ -48,7 +48,10 @@ impl CallContext {
             .and_then(|v| v.to_str().ok())
             .and_then(parse_grpc_timeout)
             .map(|d| Instant::now() + d);
-        Self { authorization: headers.get(http::header::AUTHORIZATION).cloned(), deadline }
+        Self {
+            authorization: headers.get(http::header::AUTHORIZATION).cloned(),
+            deadline,
+        }
     }
 }
 
@@ -90,7 +93,10 @@ pub(crate) struct HeaderInjector<'a>(pub &'a mut HeaderMap);
 
 impl Injector for HeaderInjector<'_> {
     fn set(&mut self, key: &str, value: String) {
-        if let (Ok(k), Ok(v)) = (http::HeaderName::from_bytes(key.as_bytes()), HeaderValue::from_str(&value)) {
+        if let (Ok(k), Ok(v)) = (
+            http::HeaderName::from_bytes(key.as_bytes()),
+            HeaderValue::from_str(&value),
+        ) {
             self.0.insert(k, v);
         }
     }
@@ -151,7 +157,9 @@ fn request_span<B>(req: &Request<B>) -> tracing::Span {
         Some(m) => (m.service.as_str(), m.method.as_str()),
         None => ("unknown", "unknown"),
     };
-    let parent = opentelemetry::global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(req.headers())));
+    let parent = opentelemetry::global::get_text_map_propagator(|p| {
+        p.extract(&HeaderExtractor(req.headers()))
+    });
     let span = tracing::info_span!(
         "grpc.server",
         otel.name = %path.trim_start_matches('/'),
@@ -169,11 +177,17 @@ fn request_span<B>(req: &Request<B>) -> tracing::Span {
 /// Logs errors answered without a body (every tonic handler error).
 fn log_early_status(headers: &HeaderMap) {
     use tonic::Code;
-    let Some(code) = super::metrics_layer::status_of(headers) else { return };
+    let Some(code) = super::metrics_layer::status_of(headers) else {
+        return;
+    };
     let code_name = super::metrics_layer::code_label(code);
     match code {
         Code::Ok => {}
-        Code::Internal | Code::Unknown | Code::Unavailable | Code::DeadlineExceeded | Code::DataLoss => {
+        Code::Internal
+        | Code::Unknown
+        | Code::Unavailable
+        | Code::DeadlineExceeded
+        | Code::DataLoss => {
             tracing::warn!(grpc.code = code_name, "request failed")
         }
         _ => tracing::info!(grpc.code = code_name, "request rejected"),
@@ -183,6 +197,38 @@ fn log_early_status(headers: &HeaderMap) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_handler_runs_in_the_callers_trace_with_its_token_and_deadline() {
+        crate::telemetry::init("test", &Default::default()).unwrap();
+        let inner = tower::service_fn(|_req: Request<()>| async {
+            let call = CallContext::current().unwrap();
+            let seen = (
+                crate::telemetry::current_traceparent(),
+                call.authorization,
+                call.deadline.is_some(),
+            );
+            Ok::<_, std::convert::Infallible>(Response::new(seen))
+        });
+        let mut svc = ServerContextLayer.layer(inner);
+        let req = Request::builder()
+            .uri("/cityevents.auth.v1.AuthService/GetMe")
+            .header(
+                "traceparent",
+                "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            )
+            .header("authorization", "Bearer abc")
+            .header("grpc-timeout", "5S")
+            .body(())
+            .unwrap();
+        let (traceparent, auth, has_deadline) = svc.call(req).await.unwrap().into_body();
+        assert!(
+            traceparent.starts_with("00-0af7651916cd43dd8448eb211c80319c-"),
+            "{traceparent}"
+        );
+        assert_eq!(auth.unwrap(), "Bearer abc");
+        assert!(has_deadline);
+    }
 
     #[test]
     fn grpc_timeouts_parse_in_every_unit_and_reject_junk() {

@@ -62,7 +62,9 @@ fn build() -> HashMap<String, MethodInfo> {
     ];
     let mut out = HashMap::new();
     for bytes in sets {
-        let Ok(set) = FileDescriptorSet::decode(bytes) else { continue };
+        let Ok(set) = FileDescriptorSet::decode(bytes) else {
+            continue;
+        };
         for file in set.file {
             let package = file.package.unwrap_or_default();
             for svc in file.service {
@@ -84,7 +86,11 @@ fn method_info(service: &str, m: prost_types::MethodDescriptorProto) -> MethodIn
         (false, true) => MethodKind::ServerStream,
         (true, true) => MethodKind::BidiStream,
     };
-    let level = m.options.as_ref().map(|o| o.idempotency_level()).unwrap_or_default();
+    let level = m
+        .options
+        .as_ref()
+        .map(|o| o.idempotency_level())
+        .unwrap_or_default();
     MethodInfo {
         service: service.to_owned(),
         method: m.name.unwrap_or_default(),

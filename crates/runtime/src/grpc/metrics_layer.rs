@@ -33,7 +33,10 @@ impl GrpcMetricsLayer {
 impl<S> Layer<S> for GrpcMetricsLayer {
     type Service = GrpcMetricsService<S>;
     fn layer(&self, inner: S) -> Self::Service {
-        GrpcMetricsService { inner, metrics: self.metrics.clone() }
+        GrpcMetricsService {
+            inner,
+            metrics: self.metrics.clone(),
+        }
     }
 }
 
@@ -59,7 +62,12 @@ impl Recorder {
             None => ["unknown", "unknown", "unknown"],
         };
         metrics.started.with_label_values(&labels).inc();
-        Self { metrics, labels, start: Instant::now(), done: false }
+        Self {
+            metrics,
+            labels,
+            start: Instant::now(),
+            done: false,
+        }
     }
 
     fn finish(&mut self, code: tonic::Code) {
@@ -67,8 +75,14 @@ impl Recorder {
             return;
         }
         let [s, m, t] = self.labels;
-        self.metrics.handled.with_label_values(&[s, m, t, code_label(code)]).inc();
-        self.metrics.seconds.with_label_values(&self.labels).observe(self.start.elapsed().as_secs_f64());
+        self.metrics
+            .handled
+            .with_label_values(&[s, m, t, code_label(code)])
+            .inc();
+        self.metrics
+            .seconds
+            .with_label_values(&self.labels)
+            .observe(self.start.elapsed().as_secs_f64());
     }
 }
 
@@ -80,7 +94,12 @@ impl Drop for Recorder {
 
 /// The status in `grpc-status`, if the map has one.
 pub(crate) fn status_of(headers: &HeaderMap) -> Option<tonic::Code> {
-    let v = headers.get("grpc-status")?.to_str().ok()?.parse::<i32>().ok()?;
+    let v = headers
+        .get("grpc-status")?
+        .to_str()
+        .ok()?
+        .parse::<i32>()
+        .ok()?;
     Some(tonic::Code::from_i32(v))
 }
 
@@ -122,7 +141,10 @@ where
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
         let recorder = Recorder::start(self.metrics.clone(), req.uri().path());
-        MeteredFuture { inner: self.inner.call(req), recorder: Some(recorder) }
+        MeteredFuture {
+            inner: self.inner.call(req),
+            recorder: Some(recorder),
+        }
     }
 }
 
@@ -175,7 +197,10 @@ impl<B: Body> Body for MeteredBody<B> {
     type Data = B::Data;
     type Error = B::Error;
 
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let this = self.project();
         let frame = ready!(this.inner.poll_frame(cx));
         if let Some(r) = this.recorder.as_mut() {

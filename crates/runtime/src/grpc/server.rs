@@ -38,7 +38,7 @@ impl ServiceSet {
     }
 
     /// Adds a generated tonic server (e.g. `AuthServiceServer::new(handler)`).
-    pub fn add<S>(mut self, svc: S) -> Self
+    pub fn with<S>(mut self, svc: S) -> Self
     where
         S: Service<Request<Body>, Response = Response<Body>, Error = Infallible>
             + NamedService
@@ -60,7 +60,8 @@ pub struct GrpcServer {
     metrics: Metrics,
     services: ServiceSet,
     health: HealthReporter,
-    health_service: tonic_health::pb::health_server::HealthServer<tonic_health::server::HealthService>,
+    health_service:
+        tonic_health::pb::health_server::HealthServer<tonic_health::server::HealthService>,
 }
 
 impl GrpcServer {
@@ -70,7 +71,13 @@ impl GrpcServer {
         let health_service = tonic_health::pb::health_server::HealthServer::new(
             tonic_health::server::HealthService::from_health_reporter(health.clone()),
         );
-        Self { config, metrics, services, health, health_service }
+        Self {
+            config,
+            metrics,
+            services,
+            health,
+            health_service,
+        }
     }
 
     /// The health reporter, for services that want to flip their own status.
@@ -79,8 +86,19 @@ impl GrpcServer {
     }
 
     /// Serves on `grpc` and `admin` until `shutdown` fires and the drain ends.
-    pub async fn serve(self, grpc: TcpListener, admin: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let GrpcServer { config, metrics, services, health, health_service } = self;
+    pub async fn serve(
+        self,
+        grpc: TcpListener,
+        admin: TcpListener,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<()> {
+        let GrpcServer {
+            config,
+            metrics,
+            services,
+            health,
+            health_service,
+        } = self;
         let names = services.names.clone();
         set_status(&health, &names, ServingStatus::Serving).await;
         let reflection = reflection(&names)?;
@@ -135,7 +153,11 @@ async fn set_status(health: &HealthReporter, names: &[&'static str], status: Ser
 
 fn reflection(
     names: &[&'static str],
-) -> anyhow::Result<tonic_reflection::server::v1::ServerReflectionServer<impl tonic_reflection::server::v1::ServerReflection>> {
+) -> anyhow::Result<
+    tonic_reflection::server::v1::ServerReflectionServer<
+        impl tonic_reflection::server::v1::ServerReflection,
+    >,
+> {
     let mut builder = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(cityevents_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -148,5 +170,7 @@ fn reflection(
 
 /// Binds `addr` (port 0 picks a free port; read it from `local_addr`).
 pub async fn bind(addr: std::net::SocketAddr) -> anyhow::Result<TcpListener> {
-    TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("bind {addr}: {e}"))
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("bind {addr}: {e}"))
 }

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Refreshes each service's `.sqlx/` (the query shapes offline builds check
+# against): migrates a scratch database with the service's migrations, then
+# rebuilds the crate with its queries described live and saved.
+source "$(dirname "$0")/lib.sh"
+export PGPASSWORD=$PG_PASSWORD
+cd "$ROOT"
+for dir in services/*/; do
+  svc=$(basename "$dir")
+  [ -f "$dir/sqlx.toml" ] || continue
+  db="${svc}_sqlx"
+  psql -q -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" 2>/dev/null
+  cat "$dir"/migrations/*.sql | psql -q -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d "$db" -v ON_ERROR_STOP=1 >/dev/null
+  var=$(echo "${svc}_DATABASE_URL" | tr '[:lower:]' '[:upper:]')
+  rm -rf "$dir/.sqlx" && mkdir -p "$dir/.sqlx"
+  touch "$dir"/src/lib.rs
+  log "describing $svc queries against $db"
+  env "$var=$(pg_url "$db")" SQLX_OFFLINE_DIR="$ROOT/$dir.sqlx" SQLX_OFFLINE=false cargo check -q -p "$svc" --all-targets
+done

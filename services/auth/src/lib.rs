@@ -1,0 +1,28 @@
+//! The auth service: accounts, credentials, sessions, roles.
+//!
+//! - [`app`]: `App::build(config)` and `App::run(shutdown)`, used by `main.rs`
+//!   and by the tests alike.
+//! - [`api`]: the `cityevents.auth.v1.AuthService` handlers.
+//! - [`store`]: compile-checked SQL over the service's own database, the
+//!   outbox included.
+//! - [`passwords`], [`tokens`], [`ratelimit`], [`validate`]: the pieces the
+//!   handlers combine.
+//!
+//! Access tokens are Ed25519 JWTs verified everywhere with `cityevents-authn`;
+//! refresh and one-time tokens are opaque, stored as SHA-256 hashes.
+
+pub mod api;
+pub mod app;
+pub mod config;
+pub mod metrics;
+pub mod passwords;
+pub mod ratelimit;
+pub mod store;
+pub mod tokens;
+pub mod validate;
+
+pub use app::App;
+pub use config::Config;
+
+/// Embedded migrations of the auth database.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();

@@ -1,0 +1,221 @@
+//! Spawns the real service (the same `App::build` as `main.rs`) on port 0.
+
+use prost::Message;
+use sqlx::{Connection, PgConnection, PgPool};
+use tonic::Request;
+use tonic::metadata::MetadataValue;
+use tonic::transport::Channel;
+use uuid::Uuid;
+
+use auth::config::{Limit, RateLimits};
+use auth::{App, Config};
+use cityevents_authn::SigningKey;
+use cityevents_proto::cityevents::auth::v1::{self as pb, auth_service_client::AuthServiceClient};
+use cityevents_runtime::CancellationToken;
+use cityevents_runtime::config::{Secret, ServerConfig};
+
+pub const PASSWORD: &str = "correct horse battery";
+
+pub fn pg_base() -> String {
+    std::env::var("TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432".into())
+}
+
+pub fn redis_url() -> String {
+    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// A running auth service and what a test needs to poke at it.
+pub struct TestApp {
+    pub client: AuthServiceClient<Channel>,
+    pub pool: PgPool,
+    pub admin_addr: std::net::SocketAddr,
+    pub grpc_addr: std::net::SocketAddr,
+    pub shutdown: CancellationToken,
+    pub task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+/// Generous limits, so only the rate-limit tests meet them.
+pub fn test_config() -> Config {
+    let prefix = format!("test:{}:", Uuid::new_v4().simple());
+    let mut cfg = Config {
+        server: ServerConfig::ephemeral(),
+        ..Config::default()
+    };
+    cfg.telemetry.log_filter = "warn".into();
+    cfg.redis.url = Secret::new(redis_url());
+    cfg.redis.key_prefix = prefix.clone();
+    cfg.tokens.verifier.revocation_prefix = format!("{prefix}auth:");
+    cfg.tokens.signing_keys = vec![Secret::new(
+        SigningKey::generate().unwrap().to_pem().unwrap(),
+    )];
+    let lots = Limit {
+        per_minute: 10_000,
+        burst: 10_000,
+    };
+    cfg.rate_limits = RateLimits {
+        login_per_account: lots,
+        login_per_address: lots,
+        register_per_address: lots,
+        mail_per_account: lots,
+    };
+    cfg
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(test_config()).await
+}
+
+pub async fn spawn_app_with(mut cfg: Config) -> TestApp {
+    let db = format!("auth_test_{}", Uuid::new_v4().simple());
+    let mut admin = PgConnection::connect(&format!("{}/postgres", pg_base()))
+        .await
+        .expect("postgres is running");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
+        .execute(&mut admin)
+        .await
+        .expect("create test database");
+    cfg.database.url = Secret::new(format!("{}/{db}", pg_base()));
+    cfg.database.max_connections = 20;
+
+    let app = App::build(cfg.clone()).await.expect("app builds");
+    let (grpc_addr, admin_addr) = (app.grpc_addr(), app.admin_addr());
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(app.run(shutdown.clone()));
+    let channel = Channel::from_shared(format!("http://{grpc_addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .expect("connects");
+    let pool = PgPool::connect(cfg.database.url.expose())
+        .await
+        .expect("test pool");
+    TestApp {
+        client: AuthServiceClient::new(channel),
+        pool,
+        admin_addr,
+        grpc_addr,
+        shutdown,
+        task,
+    }
+}
+
+/// Wraps a message with `authorization: Bearer <token>`.
+pub fn authed<T>(msg: T, access_token: &str) -> Request<T> {
+    let mut req = Request::new(msg);
+    let v: MetadataValue<_> = format!("Bearer {access_token}").parse().unwrap();
+    req.metadata_mut().insert("authorization", v);
+    req
+}
+
+pub fn unique_email() -> String {
+    format!("user-{}@example.org", Uuid::new_v4().simple())
+}
+
+impl TestApp {
+    pub async fn register(&self, email: &str) -> pb::RegisterResponse {
+        self.client
+            .clone()
+            .register(pb::RegisterRequest {
+                email: email.into(),
+                password: PASSWORD.into(),
+                display_name: "Ada".into(),
+            })
+            .await
+            .expect("register succeeds")
+            .into_inner()
+    }
+
+    pub async fn login(
+        &self,
+        email: &str,
+        password: &str,
+    ) -> Result<pb::LoginResponse, tonic::Status> {
+        self.client
+            .clone()
+            .login(pb::LoginRequest {
+                email: email.into(),
+                password: password.into(),
+            })
+            .await
+            .map(|r| r.into_inner())
+    }
+
+    /// A registered user's access token and id.
+    pub async fn user(&self) -> (String, pb::RegisterResponse) {
+        let email = unique_email();
+        let r = self.register(&email).await;
+        (email, r)
+    }
+
+    /// Makes the user an admin directly in the database and logs in again.
+    pub async fn admin(&self) -> (String, String) {
+        let (email, r) = self.user().await;
+        let id: Uuid = r.user.unwrap().id.parse().unwrap();
+        sqlx::query("UPDATE users SET role = 'admin' WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .unwrap();
+        let token = self
+            .login(&email, PASSWORD)
+            .await
+            .unwrap()
+            .session
+            .unwrap()
+            .access_token;
+        (id.to_string(), token)
+    }
+
+    pub async fn me(&self, access_token: &str) -> Result<pb::User, tonic::Status> {
+        let r = self
+            .client
+            .clone()
+            .get_me(authed(pb::GetMeRequest {}, access_token))
+            .await?;
+        Ok(r.into_inner().user.unwrap())
+    }
+
+    /// Payloads of outbox rows of `event_type` for `user_id`, oldest first.
+    pub async fn outbox<M: Message + Default>(&self, event_type: &str, user_id: &str) -> Vec<M> {
+        let rows: Vec<(Vec<u8>,)> = sqlx::query_as(
+            "SELECT payload FROM outbox WHERE event_type = $1 AND aggregate_id = $2 ORDER BY id",
+        )
+        .bind(event_type)
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await
+        .unwrap();
+        rows.into_iter()
+            .map(|(p,)| M::decode(p.as_slice()).unwrap())
+            .collect()
+    }
+
+    pub async fn metrics_text(&self) -> String {
+        let url = format!("http://{}/metrics", self.admin_addr);
+        http_get(&url).await
+    }
+}
+
+/// A minimal HTTP/1.1 GET over a TCP stream (no client library needed).
+pub async fn http_get(url: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_once('/').unwrap();
+    let mut s = tokio::net::TcpStream::connect(host).await.unwrap();
+    s.write_all(
+        format!("GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    out
+}
+
+pub fn code(r: Result<impl Sized, tonic::Status>) -> tonic::Code {
+    match r {
+        Ok(_) => tonic::Code::Ok,
+        Err(s) => s.code(),
+    }
+}

@@ -1,0 +1,75 @@
+use cityevents_proto::cityevents::auth::v1 as pb;
+
+use crate::helpers::spawn_app;
+
+#[tokio::test]
+async fn registering_writes_the_user_and_its_outbox_rows_in_one_transaction() {
+    let app = spawn_app().await;
+    let (email, r) = app.user().await;
+    let id = r.user.unwrap().id;
+    let registered = app
+        .outbox::<pb::UserRegistered>("auth.user_registered", &id)
+        .await;
+    assert_eq!(registered.len(), 1);
+    assert_eq!(registered[0].email, email);
+    let verify = app
+        .outbox::<pb::EmailVerificationRequested>("auth.email_verification_requested", &id)
+        .await;
+    assert_eq!(verify.len(), 1);
+    // The token in the mail request is stored only as a hash.
+    let (stored,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM one_time_tokens WHERE token_hash = sha256($1::bytea)")
+            .bind(verify[0].token.as_bytes())
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(stored, 1);
+}
+
+#[tokio::test]
+async fn a_failed_registration_leaves_no_outbox_row_behind() {
+    let app = spawn_app().await;
+    let (email, _) = app.user().await;
+    let (before,): (i64,) = sqlx::query_as("SELECT count(*) FROM outbox")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let dup = pb::RegisterRequest {
+        email,
+        password: crate::helpers::PASSWORD.into(),
+        display_name: String::new(),
+    };
+    assert!(app.client.clone().register(dup).await.is_err());
+    let (after,): (i64,) = sqlx::query_as("SELECT count(*) FROM outbox")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(before, after);
+}
+
+#[tokio::test]
+async fn a_transaction_rolled_back_after_the_user_insert_leaves_neither_user_nor_event() {
+    // Simulate a crash between the two writes: make the outbox insert fail.
+    let app = spawn_app().await;
+    sqlx::query("ALTER TABLE outbox ADD CONSTRAINT no_events CHECK (false) NOT VALID")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let req = pb::RegisterRequest {
+        email: crate::helpers::unique_email(),
+        password: crate::helpers::PASSWORD.into(),
+        display_name: String::new(),
+    };
+    let err = app.client.clone().register(req).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Internal);
+    assert!(
+        !err.message().contains("no_events"),
+        "internal text leaked: {}",
+        err.message()
+    );
+    let (users,): (i64,) = sqlx::query_as("SELECT count(*) FROM users")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(users, 0);
+}
