@@ -66,7 +66,8 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(test_config()).await
 }
 
-pub async fn spawn_app_with(mut cfg: Config) -> TestApp {
+/// Creates an empty database for one test and returns its URL.
+pub async fn fresh_database() -> String {
     let db = format!("auth_test_{}", Uuid::new_v4().simple());
     let mut admin = PgConnection::connect(&format!("{}/postgres", pg_base()))
         .await
@@ -75,7 +76,11 @@ pub async fn spawn_app_with(mut cfg: Config) -> TestApp {
         .execute(&mut admin)
         .await
         .expect("create test database");
-    cfg.database.url = Secret::new(format!("{}/{db}", pg_base()));
+    format!("{}/{db}", pg_base())
+}
+
+pub async fn spawn_app_with(mut cfg: Config) -> TestApp {
+    cfg.database.url = Secret::new(fresh_database().await);
     cfg.database.max_connections = 20;
 
     let app = App::build(cfg.clone()).await.expect("app builds");

@@ -12,3 +12,4 @@ mod recovery;
 mod register;
 mod server;
 mod sessions;
+mod smoke;

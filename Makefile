@@ -1,0 +1,21 @@
+# CityEvents: the commands a newcomer needs. Each target is a script in scripts/.
+.PHONY: run stop test lint ci proto sqlx-prepare infra
+
+run:          ## start PostgreSQL, Redis, NATS and every service, seed demo data
+	@bash scripts/run.sh
+stop:         ## stop what `make run` started
+	@bash scripts/stop.sh
+test:         ## the whole suite against real PostgreSQL, Redis and NATS
+	@bash scripts/test.sh
+lint:         ## rustfmt, clippy, buf lint and buf breaking
+	@bash scripts/lint.sh
+ci:           ## what CI runs
+	@bash .ci/run
+infra:        ## only install and start PostgreSQL, Redis and NATS
+	@bash scripts/infra-up.sh
+proto:        ## regenerate crates/proto/src/gen after editing proto/
+	@GOOGLEAPIS_PROTO_DIR=$$(bash scripts/proto-deps.sh) CE_BLESS=1 cargo test -q -p cityevents-proto --test bootstrap
+sqlx-prepare: ## refresh services/*/.sqlx after changing SQL or migrations
+	@bash scripts/sqlx-prepare.sh
+help:
+	@grep -E '^[a-z-]+:.*##' Makefile | sed 's/:.*##/\t/'

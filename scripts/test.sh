@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# `make test`: everything a change must pass, against real PostgreSQL, Redis
+# and NATS (started here if they are not running).
+source "$(dirname "$0")/lib.sh"
+bash "$ROOT/scripts/infra-up.sh"
+export GOOGLEAPIS_PROTO_DIR
+GOOGLEAPIS_PROTO_DIR=$(bash "$ROOT/scripts/proto-deps.sh")
+cd "$ROOT"
+SQLX_OFFLINE=true cargo test --workspace --locked
