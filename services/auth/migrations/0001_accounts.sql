@@ -1,5 +1,5 @@
--- Accounts, sessions (refresh-token families), one-time tokens, admin audit
--- and the transactional outbox of the auth service.
+-- Accounts, sessions (refresh-token families), one-time tokens and the admin
+-- audit of the auth service. The outbox comes from cityevents-messaging.
 
 CREATE TABLE users (
     id             uuid PRIMARY KEY,
@@ -56,16 +56,3 @@ CREATE TABLE admin_audit (
     detail     text NOT NULL DEFAULT '',
     created_at timestamptz NOT NULL DEFAULT now()
 );
-
--- Domain events written in the same transaction as the change they describe;
--- the relay publishes unpublished rows to JetStream with Nats-Msg-Id = id.
-CREATE TABLE outbox (
-    id           uuid PRIMARY KEY,
-    event_type   text NOT NULL,
-    aggregate_id text NOT NULL,
-    payload      bytea NOT NULL,
-    traceparent  text NOT NULL DEFAULT '',
-    created_at   timestamptz NOT NULL DEFAULT now(),
-    published_at timestamptz
-);
-CREATE INDEX outbox_unpublished ON outbox (created_at) WHERE published_at IS NULL;

@@ -7,6 +7,8 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 use cityevents_authn::{Revocations, Verifier};
+use cityevents_messaging::metrics::MessagingMetrics;
+use cityevents_messaging::relay::Relay;
 use cityevents_proto::cityevents::auth::v1::auth_service_server::AuthServiceServer;
 use cityevents_runtime::grpc::server::{GrpcServer, ServiceSet, bind};
 use cityevents_runtime::metrics::Metrics;
@@ -26,6 +28,7 @@ pub struct App {
     grpc: TcpListener,
     admin: TcpListener,
     metrics: Metrics,
+    relay: Relay,
 }
 
 impl App {
@@ -34,8 +37,16 @@ impl App {
         let metrics = Metrics::new()?;
         let pool = db::pool(&cfg.database)?;
         if cfg.database.migrate_on_start {
-            db::migrate(&pool, &crate::MIGRATOR).await?;
+            migrate_pool(&pool).await?;
         }
+        let js = cityevents_messaging::connect(&cfg.nats).await?;
+        let relay = Relay::new(
+            pool.clone(),
+            js,
+            "auth",
+            &cfg.nats.stream_prefix,
+            MessagingMetrics::register(&metrics)?,
+        );
         let redis = Redis::connect(&cfg.redis).await?;
         let issuer = Issuer::new(
             cfg.tokens.load_keys()?,
@@ -73,6 +84,7 @@ impl App {
             grpc,
             admin,
             metrics,
+            relay,
         })
     }
 
@@ -98,12 +110,24 @@ impl App {
     /// Serves until `shutdown` fires, then drains.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         tracing::info!(grpc = %self.grpc_addr(), admin = %self.admin_addr(), "auth service listening");
-        self.server.serve(self.grpc, self.admin, shutdown).await
+        // The relay stops with the server: serve() cancels the token when done.
+        let relay = tokio::spawn(self.relay.run(shutdown.child_token()));
+        let served = self
+            .server
+            .serve(self.grpc, self.admin, shutdown.clone())
+            .await;
+        shutdown.cancel();
+        relay.await??;
+        served
     }
 }
 
 /// Applies the migrations and returns (the chart's pre-upgrade hook).
 pub async fn migrate(cfg: &Config) -> anyhow::Result<()> {
-    let pool = db::pool(&cfg.database)?;
-    db::migrate(&pool, &crate::MIGRATOR).await
+    migrate_pool(&db::pool(&cfg.database)?).await
+}
+
+async fn migrate_pool(pool: &sqlx::PgPool) -> anyhow::Result<()> {
+    cityevents_messaging::migrate(pool).await?;
+    db::migrate(pool, &crate::MIGRATOR).await
 }

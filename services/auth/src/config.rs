@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use cityevents_authn::{SigningKey, VerifierConfig};
+use cityevents_messaging::NatsConfig;
 use cityevents_runtime::config::{
     DatabaseConfig, RedisConfig, Secret, ServerConfig, TelemetryConfig,
 };
@@ -21,6 +22,8 @@ pub struct Config {
     pub database: DatabaseConfig,
     /// Rate limits and revocation.
     pub redis: RedisConfig,
+    /// Where the outbox relay publishes domain events.
+    pub nats: NatsConfig,
     /// Token lifetimes and keys.
     pub tokens: TokenConfig,
     /// Login, register and reset limits.

@@ -12,9 +12,10 @@ use super::convert::{role_of, timestamp, user};
 use super::{State, client_address};
 use crate::store::one_time::Purpose;
 use crate::store::users::UserRow;
-use crate::store::{one_time, outbox, sessions, users};
+use crate::store::{one_time, sessions, users};
 use crate::tokens::{self, Subject};
 use crate::validate;
+use cityevents_messaging::outbox;
 
 const BAD_CREDENTIALS: &str = "email or password is incorrect";
 

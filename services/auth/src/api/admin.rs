@@ -10,8 +10,9 @@ use cityevents_runtime::{Error, ErrorCode, Result};
 use super::State;
 use super::convert::{role_from_pb, user};
 use crate::store::users::UserRow;
-use crate::store::{audit, outbox, sessions, users};
+use crate::store::{audit, sessions, users};
 use crate::validate;
+use cityevents_messaging::outbox;
 
 const MAX_REASON_CHARS: usize = 500;
 

@@ -8,8 +8,9 @@ use cityevents_runtime::{Error, ErrorCode, Result};
 use super::convert::user;
 use super::{State, client_address};
 use crate::store::one_time::{self, Purpose};
-use crate::store::{outbox, sessions, users};
+use crate::store::{sessions, users};
 use crate::{tokens, validate};
+use cityevents_messaging::outbox;
 
 impl State {
     pub(super) async fn request_email_verification(

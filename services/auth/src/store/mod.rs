@@ -6,6 +6,5 @@
 
 pub mod audit;
 pub mod one_time;
-pub mod outbox;
 pub mod sessions;
 pub mod users;

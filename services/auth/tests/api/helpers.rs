@@ -21,6 +21,10 @@ pub fn pg_base() -> String {
         .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432".into())
 }
 
+pub fn nats_url() -> String {
+    std::env::var("TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
+}
+
 pub fn redis_url() -> String {
     std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
@@ -31,6 +35,7 @@ pub struct TestApp {
     pub pool: PgPool,
     pub admin_addr: std::net::SocketAddr,
     pub grpc_addr: std::net::SocketAddr,
+    pub stream_prefix: String,
     pub shutdown: CancellationToken,
     pub task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -45,6 +50,8 @@ pub fn test_config() -> Config {
     cfg.telemetry.log_filter = "warn".into();
     cfg.redis.url = Secret::new(redis_url());
     cfg.redis.key_prefix = prefix.clone();
+    cfg.nats.stream_prefix = format!("T{}", Uuid::new_v4().simple());
+    cfg.nats.url = nats_url();
     cfg.tokens.verifier.revocation_prefix = format!("{prefix}auth:");
     cfg.tokens.signing_keys = vec![Secret::new(
         SigningKey::generate().unwrap().to_pem().unwrap(),
@@ -83,6 +90,7 @@ pub async fn spawn_app_with(mut cfg: Config) -> TestApp {
     cfg.database.url = Secret::new(fresh_database().await);
     cfg.database.max_connections = 20;
 
+    let stream_prefix = cfg.nats.stream_prefix.clone();
     let app = App::build(cfg.clone()).await.expect("app builds");
     let (grpc_addr, admin_addr) = (app.grpc_addr(), app.admin_addr());
     let shutdown = CancellationToken::new();
@@ -100,6 +108,7 @@ pub async fn spawn_app_with(mut cfg: Config) -> TestApp {
         pool,
         admin_addr,
         grpc_addr,
+        stream_prefix,
         shutdown,
         task,
     }

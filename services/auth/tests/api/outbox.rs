@@ -73,3 +73,31 @@ async fn a_transaction_rolled_back_after_the_user_insert_leaves_neither_user_nor
         .unwrap();
     assert_eq!(users, 0);
 }
+
+#[tokio::test]
+async fn the_relay_publishes_the_outbox_to_the_auth_stream_and_marks_it() {
+    let app = spawn_app().await;
+    app.user().await;
+    let nats = async_nats::connect(crate::helpers::nats_url())
+        .await
+        .unwrap();
+    let js = async_nats::jetstream::new(nats);
+    let stream = format!("{}_AUTH", app.stream_prefix);
+    for _ in 0..200 {
+        let (left,): (i64,) =
+            sqlx::query_as("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+                .fetch_one(&app.pool)
+                .await
+                .unwrap();
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    let mut s = js.get_stream(&stream).await.unwrap();
+    assert_eq!(
+        s.info().await.unwrap().state.messages,
+        2,
+        "user_registered and email_verification_requested"
+    );
+}

@@ -38,6 +38,10 @@ impl Binary {
             .env("CITYEVENTS_REDIS__URL", redis_url())
             .env("CITYEVENTS_REDIS__KEY_PREFIX", &prefix)
             .env(
+                "CITYEVENTS_NATS__STREAM_PREFIX",
+                format!("T{}", uuid::Uuid::new_v4().simple()),
+            )
+            .env(
                 "CITYEVENTS_TOKENS__VERIFIER__REVOCATION_PREFIX",
                 format!("{prefix}auth:"),
             )

@@ -1,0 +1,240 @@
+//! Durable, idempotent consumers with retry, backoff and dead letters.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::{self, AckKind, consumer::pull};
+use futures::StreamExt;
+use futures::future::BoxFuture;
+use prost::Message;
+use sqlx::{PgConnection, PgPool};
+use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+use uuid::Uuid;
+
+use cityevents_runtime::CancellationToken;
+
+use crate::Envelope;
+use crate::metrics::MessagingMetrics;
+use crate::streams;
+
+/// What a consumer does with one message, inside the transaction that also
+/// records the message id in the inbox.
+pub trait Handler: Send + Sync + 'static {
+    /// Applies `envelope`. An error rolls the transaction back and retries.
+    fn handle<'a>(
+        &'a self,
+        conn: &'a mut PgConnection,
+        envelope: &'a Envelope,
+    ) -> BoxFuture<'a, anyhow::Result<()>>;
+}
+
+/// One durable consumer.
+#[derive(Debug, Clone)]
+pub struct ConsumerSpec {
+    /// Durable name (also the inbox's consumer column), e.g. "join-events".
+    pub name: String,
+    /// Producer whose stream is read, e.g. "event".
+    pub producer: String,
+    /// Event types to receive, e.g. ["event.>"]; empty for all.
+    pub event_types: Vec<String>,
+    /// Deliveries before a message is parked as a dead letter.
+    pub max_deliver: i64,
+    /// Delay before each retry (the last repeats).
+    pub backoff: Vec<Duration>,
+}
+
+impl ConsumerSpec {
+    /// Five deliveries, backing off 100 ms, 500 ms, 2 s, 10 s.
+    pub fn new(name: &str, producer: &str, event_types: &[&str]) -> Self {
+        Self {
+            name: name.into(),
+            producer: producer.into(),
+            event_types: event_types.iter().map(|s| (*s).to_owned()).collect(),
+            max_deliver: 5,
+            backoff: [100, 500, 2_000, 10_000]
+                .map(Duration::from_millis)
+                .to_vec(),
+        }
+    }
+
+    fn delay(&self, delivered: i64) -> Duration {
+        let i = usize::try_from(delivered.max(1) - 1)
+            .unwrap_or(0)
+            .min(self.backoff.len().saturating_sub(1));
+        self.backoff
+            .get(i)
+            .copied()
+            .unwrap_or(Duration::from_secs(1))
+    }
+}
+
+/// Consumes until `shutdown` fires.
+pub struct Consumer {
+    pub pool: PgPool,
+    pub js: jetstream::Context,
+    pub prefix: String,
+    pub spec: ConsumerSpec,
+    pub handler: Arc<dyn Handler>,
+    pub metrics: MessagingMetrics,
+}
+
+impl Consumer {
+    /// Creates the stream, dead-letter stream and durable consumer (all
+    /// idempotent), then handles messages until `shutdown`.
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let stream = streams::ensure_stream(&self.js, &self.prefix, &self.spec.producer).await?;
+        streams::ensure_dead_letters(&self.js, &self.prefix).await?;
+        let config = pull::Config {
+            durable_name: Some(self.spec.name.clone()),
+            filter_subjects: self
+                .spec
+                .event_types
+                .iter()
+                .map(|t| streams::subject(&self.prefix, t))
+                .collect(),
+            max_deliver: self.spec.max_deliver,
+            ack_wait: Duration::from_secs(30),
+            ..Default::default()
+        };
+        let mut consumer = stream
+            .get_or_create_consumer(&self.spec.name, config)
+            .await
+            .map_err(|e| anyhow::anyhow!("consumer {}: {e}", self.spec.name))?;
+        let mut messages = consumer.messages().await?;
+        let mut lag = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                _ = lag.tick() => {
+                    if let Ok(info) = consumer.info().await {
+                        self.metrics.pending.with_label_values(&[&self.spec.name]).set(info.num_pending as i64);
+                    }
+                }
+                next = messages.next() => match next {
+                    Some(Ok(msg)) => self.process(msg).await,
+                    Some(Err(e)) => tracing::warn!(error = %e, consumer = %self.spec.name, "consumer stream error"),
+                    None => break,
+                },
+            }
+        }
+        tracing::info!(consumer = %self.spec.name, "consumer stopped");
+        Ok(())
+    }
+
+    async fn process(&self, msg: jetstream::Message) {
+        let delivered = msg.info().map(|i| i.delivered).unwrap_or(1);
+        if delivered > 1 {
+            self.metrics
+                .redeliveries
+                .with_label_values(&[&self.spec.name])
+                .inc();
+        }
+        let span = message_span(&msg, &self.spec.name);
+        let outcome = async {
+            let envelope = Envelope::decode(msg.payload.as_ref())
+                .map_err(|e| Fatal(format!("undecodable envelope: {e}")))?;
+            let id: Uuid = envelope
+                .id
+                .parse()
+                .map_err(|_| Fatal("envelope id is not a uuid".into()))?;
+            self.handle_once(id, &envelope)
+                .await
+                .map_err(|e| Retry(format!("{e:#}")))
+        }
+        .instrument(span.clone())
+        .await;
+        let _enter = span.enter();
+        let result = match outcome {
+            Ok(true) => self.ack(&msg, AckKind::Ack, "ok").await,
+            Ok(false) => self.ack(&msg, AckKind::Ack, "duplicate").await,
+            Err(Retry(e)) if delivered < self.spec.max_deliver => {
+                tracing::warn!(error = %e, delivered, "handler failed; will retry");
+                self.ack(
+                    &msg,
+                    AckKind::Nak(Some(self.spec.delay(delivered))),
+                    "retry",
+                )
+                .await
+            }
+            Err(Retry(e) | Fatal(e)) => self.dead_letter(&msg, &e).await,
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "ack failed; the message will be redelivered");
+        }
+    }
+
+    /// Applies the message once: the inbox row and the effect commit together.
+    async fn handle_once(&self, id: Uuid, envelope: &Envelope) -> anyhow::Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let fresh = sqlx::query!(
+            "INSERT INTO inbox (consumer, message_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            self.spec.name,
+            id
+        )
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !fresh {
+            return Ok(false);
+        }
+        self.handler.handle(&mut tx, envelope).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn ack(
+        &self,
+        msg: &jetstream::Message,
+        kind: AckKind,
+        result: &str,
+    ) -> anyhow::Result<()> {
+        self.metrics
+            .handled
+            .with_label_values(&[&self.spec.name, result])
+            .inc();
+        msg.ack_with(kind).await.map_err(|e| anyhow::anyhow!("{e}"))
+    }
+
+    /// Parks the message in the dead-letter stream with the error, then
+    /// acknowledges it so it stops blocking the consumer.
+    async fn dead_letter(&self, msg: &jetstream::Message, error: &str) -> anyhow::Result<()> {
+        tracing::error!(error, consumer = %self.spec.name, "message parked as dead letter");
+        let seq = msg.info().map(|i| i.stream_sequence).unwrap_or_default();
+        let publish = jetstream::message::PublishMessage::build()
+            .payload(msg.payload.clone())
+            .message_id(format!("{}:{seq}", self.spec.name))
+            .header(
+                "CityEvents-Error",
+                error.chars().take(1_000).collect::<String>().as_str(),
+            )
+            .header("CityEvents-Subject", msg.subject.as_str())
+            .header("CityEvents-Consumer", self.spec.name.as_str());
+        let subject = format!("{}.dlq.{}", self.prefix, self.spec.name);
+        self.js.send_publish(subject, publish).await?.await?;
+        self.metrics
+            .dead_letters
+            .with_label_values(&[&self.spec.name])
+            .inc();
+        self.ack(msg, AckKind::Term, "dead_letter").await
+    }
+}
+
+enum Failure {
+    Retry(String),
+    Fatal(String),
+}
+use Failure::{Fatal, Retry};
+
+/// A span per message, parented on the producer's `traceparent`.
+fn message_span(msg: &jetstream::Message, consumer: &str) -> tracing::Span {
+    let span = tracing::info_span!("nats.consume", otel.kind = "consumer", consumer, subject = %msg.subject);
+    if let Some(tp) = msg.headers.as_ref().and_then(|h| h.get("traceparent")) {
+        let mut carrier = std::collections::HashMap::new();
+        carrier.insert("traceparent".to_owned(), tp.as_str().to_owned());
+        let cx = opentelemetry::global::get_text_map_propagator(|p| p.extract(&carrier));
+        let _ = span.set_parent(cx);
+    }
+    span
+}

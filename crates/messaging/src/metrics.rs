@@ -1,0 +1,79 @@
+//! Outbox and consumer metrics.
+
+use prometheus::{IntCounterVec, IntGaugeVec, Opts};
+
+use cityevents_runtime::metrics::Metrics;
+
+/// Registered once per app.
+#[derive(Clone)]
+pub struct MessagingMetrics {
+    /// `outbox_backlog{producer}`: unpublished rows.
+    pub outbox_backlog: IntGaugeVec,
+    /// `outbox_oldest_unpublished_seconds{producer}`.
+    pub outbox_oldest_seconds: IntGaugeVec,
+    /// `outbox_published_total{producer}`.
+    pub published: IntCounterVec,
+    /// `outbox_publish_failures_total{producer}`.
+    pub publish_failures: IntCounterVec,
+    /// `consumer_handled_total{consumer,result}`: ok, duplicate, retry, dead_letter.
+    pub handled: IntCounterVec,
+    /// `consumer_redeliveries_total{consumer}`.
+    pub redeliveries: IntCounterVec,
+    /// `consumer_dead_letters_total{consumer}`.
+    pub dead_letters: IntCounterVec,
+    /// `consumer_pending_messages{consumer}`: consumer lag.
+    pub pending: IntGaugeVec,
+}
+
+impl MessagingMetrics {
+    /// Registers the metrics in `m`'s registry.
+    pub fn register(m: &Metrics) -> prometheus::Result<Self> {
+        let gauge = |name: &str, help: &str, labels: &[&str]| -> prometheus::Result<IntGaugeVec> {
+            let g = IntGaugeVec::new(Opts::new(name, help), labels)?;
+            m.registry().register(Box::new(g.clone()))?;
+            Ok(g)
+        };
+        Ok(Self {
+            outbox_backlog: gauge(
+                "outbox_backlog",
+                "Outbox rows not yet published.",
+                &["producer"],
+            )?,
+            outbox_oldest_seconds: gauge(
+                "outbox_oldest_unpublished_seconds",
+                "Age of the oldest unpublished outbox row.",
+                &["producer"],
+            )?,
+            published: m.counter(
+                "outbox_published_total",
+                "Outbox rows published.",
+                &["producer"],
+            )?,
+            publish_failures: m.counter(
+                "outbox_publish_failures_total",
+                "Failed publish attempts.",
+                &["producer"],
+            )?,
+            handled: m.counter(
+                "consumer_handled_total",
+                "Messages handled by result.",
+                &["consumer", "result"],
+            )?,
+            redeliveries: m.counter(
+                "consumer_redeliveries_total",
+                "Messages delivered again.",
+                &["consumer"],
+            )?,
+            dead_letters: m.counter(
+                "consumer_dead_letters_total",
+                "Messages parked as dead letters.",
+                &["consumer"],
+            )?,
+            pending: gauge(
+                "consumer_pending_messages",
+                "Messages not yet delivered (lag).",
+                &["consumer"],
+            )?,
+        })
+    }
+}

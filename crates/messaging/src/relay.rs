@@ -1,0 +1,172 @@
+//! Publishes outbox rows to JetStream.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, message::PublishMessage};
+use prost::Message;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use cityevents_runtime::CancellationToken;
+
+use crate::Envelope;
+use crate::metrics::MessagingMetrics;
+use crate::streams;
+
+/// One relay per replica; any number may run against one database.
+#[derive(Clone)]
+pub struct Relay {
+    pool: PgPool,
+    js: jetstream::Context,
+    producer: String,
+    prefix: String,
+    batch_size: i64,
+    idle: Duration,
+    metrics: MessagingMetrics,
+}
+
+impl Relay {
+    /// Relays `producer`'s outbox to its stream under `prefix`.
+    pub fn new(
+        pool: PgPool,
+        js: jetstream::Context,
+        producer: &str,
+        prefix: &str,
+        metrics: MessagingMetrics,
+    ) -> Self {
+        Self {
+            pool,
+            js,
+            producer: producer.into(),
+            prefix: prefix.into(),
+            batch_size: 500,
+            idle: Duration::from_millis(50),
+            metrics,
+        }
+    }
+
+    /// Creates the stream, then publishes until `shutdown` fires.
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        streams::ensure_stream(&self.js, &self.prefix, &self.producer).await?;
+        let mut failures = 0u32;
+        while !shutdown.is_cancelled() {
+            let wait = match self.publish_once().await {
+                Ok(n) if n as i64 == self.batch_size => Duration::ZERO,
+                Ok(_) => {
+                    failures = 0;
+                    self.idle
+                }
+                Err(e) => {
+                    failures += 1;
+                    self.metrics
+                        .publish_failures
+                        .with_label_values(&[&self.producer])
+                        .inc();
+                    tracing::warn!(error = format!("{e:#}"), producer = %self.producer, "outbox relay failed");
+                    Duration::from_millis(100 << failures.min(6))
+                }
+            };
+            if wait > Duration::ZERO {
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    () = tokio::time::sleep(wait) => {}
+                }
+            }
+        }
+        tracing::info!(producer = %self.producer, "outbox relay stopped");
+        Ok(())
+    }
+
+    /// Publishes one batch and marks it published; returns how many rows.
+    pub async fn publish_once(&self) -> anyhow::Result<usize> {
+        self.publish_batch(true).await
+    }
+
+    /// Publishes one batch and does not mark it: what a relay killed between
+    /// the publish acks and the mark leaves behind. For fault tests.
+    pub async fn publish_without_marking(&self) -> anyhow::Result<usize> {
+        self.publish_batch(false).await
+    }
+
+    async fn publish_batch(&self, mark: bool) -> anyhow::Result<usize> {
+        let mut tx = self.pool.begin().await?;
+        // Rows another relay holds are skipped, so relays split the backlog.
+        let rows = sqlx::query!(
+            r#"SELECT id, event_type, aggregate_id, payload, traceparent, created_at
+               FROM outbox WHERE published_at IS NULL
+               ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED"#,
+            self.batch_size
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut acks = Vec::with_capacity(rows.len());
+        let mut ids = Vec::with_capacity(rows.len());
+        for row in rows {
+            let envelope = Envelope {
+                id: row.id.to_string(),
+                r#type: row.event_type.clone(),
+                occurred_at: Some(prost_types::Timestamp {
+                    seconds: row.created_at.timestamp(),
+                    nanos: row.created_at.timestamp_subsec_nanos() as i32,
+                }),
+                producer: self.producer.clone(),
+                aggregate_id: row.aggregate_id,
+                payload: row.payload,
+                traceparent: row.traceparent.clone(),
+            };
+            let mut msg = PublishMessage::build()
+                .payload(envelope.encode_to_vec().into())
+                .message_id(row.id.to_string());
+            if !row.traceparent.is_empty() {
+                msg = msg.header("traceparent", row.traceparent.as_str());
+            }
+            let subject = streams::subject(&self.prefix, &row.event_type);
+            acks.push(self.js.send_publish(subject, msg).await?);
+            ids.push(row.id);
+        }
+        // Marked only after every ack: a crash before this point republishes,
+        // and the stream's duplicate window drops the copies.
+        for ack in futures::future::join_all(acks.into_iter().map(IntoFuture::into_future)).await {
+            ack?;
+        }
+        let n = ids.len();
+        if mark && n > 0 {
+            mark_published(&mut tx, &ids).await?;
+            tx.commit().await?;
+            self.metrics
+                .published
+                .with_label_values(&[&self.producer])
+                .inc_by(n as u64);
+        }
+        self.update_backlog().await?;
+        Ok(n)
+    }
+
+    async fn update_backlog(&self) -> anyhow::Result<()> {
+        let b = sqlx::query!(
+            r#"SELECT count(*) AS "n!", COALESCE(EXTRACT(EPOCH FROM now() - min(created_at))::bigint, 0) AS "age!"
+               FROM outbox WHERE published_at IS NULL"#
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        self.metrics
+            .outbox_backlog
+            .with_label_values(&[&self.producer])
+            .set(b.n);
+        self.metrics
+            .outbox_oldest_seconds
+            .with_label_values(&[&self.producer])
+            .set(b.age);
+        Ok(())
+    }
+}
+
+async fn mark_published(conn: &mut sqlx::PgConnection, ids: &[Uuid]) -> anyhow::Result<()> {
+    sqlx::query!(
+        "UPDATE outbox SET published_at = now() WHERE id = ANY($1)",
+        ids
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,301 @@
+//! The outbox → JetStream → inbox path against real PostgreSQL and NATS.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use sqlx::{Connection, PgConnection, PgPool};
+use uuid::Uuid;
+
+use cityevents_messaging::consumer::{Consumer, ConsumerSpec, Handler};
+use cityevents_messaging::metrics::MessagingMetrics;
+use cityevents_messaging::relay::Relay;
+use cityevents_messaging::{Envelope, NatsConfig, outbox, streams};
+use cityevents_proto::cityevents::auth::v1::EmailVerified;
+use cityevents_runtime::CancellationToken;
+use cityevents_runtime::metrics::Metrics;
+
+struct Bus {
+    pool: PgPool,
+    js: async_nats::jetstream::Context,
+    prefix: String,
+    metrics: Metrics,
+    messaging: MessagingMetrics,
+}
+
+async fn bus() -> Bus {
+    let base = std::env::var("TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432".into());
+    let db = format!("messaging_test_{}", Uuid::new_v4().simple());
+    let mut admin = PgConnection::connect(&format!("{base}/postgres"))
+        .await
+        .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let pool = PgPool::connect(&format!("{base}/{db}")).await.unwrap();
+    cityevents_messaging::migrate(&pool).await.unwrap();
+    sqlx::query("CREATE TABLE effects (message_id text NOT NULL, event_type text NOT NULL)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let nats = NatsConfig {
+        url: std::env::var("TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into()),
+        ..NatsConfig::default()
+    };
+    let js = cityevents_messaging::connect(&nats).await.unwrap();
+    let metrics = Metrics::new().unwrap();
+    let messaging = MessagingMetrics::register(&metrics).unwrap();
+    Bus {
+        pool,
+        js,
+        prefix: format!("T{}", Uuid::new_v4().simple()),
+        metrics,
+        messaging,
+    }
+}
+
+/// Records each handled message; fails on type "test.poison".
+struct RecordEffect;
+
+impl Handler for RecordEffect {
+    fn handle<'a>(
+        &'a self,
+        conn: &'a mut PgConnection,
+        env: &'a Envelope,
+    ) -> BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(async move {
+            anyhow::ensure!(env.r#type != "test.poison", "cannot handle poison");
+            sqlx::query("INSERT INTO effects VALUES ($1, $2)")
+                .bind(&env.id)
+                .bind(&env.r#type)
+                .execute(conn)
+                .await?;
+            Ok(())
+        })
+    }
+}
+
+impl Bus {
+    fn relay(&self) -> Relay {
+        Relay::new(
+            self.pool.clone(),
+            self.js.clone(),
+            "test",
+            &self.prefix,
+            self.messaging.clone(),
+        )
+    }
+
+    async fn enqueue(&self, event_type: &str, n: usize) {
+        let mut tx = self.pool.begin().await.unwrap();
+        for _ in 0..n {
+            outbox::enqueue(
+                &mut tx,
+                event_type,
+                Uuid::new_v4(),
+                &EmailVerified {
+                    user_id: "u".into(),
+                },
+            )
+            .await
+            .unwrap();
+        }
+        tx.commit().await.unwrap();
+    }
+
+    fn consume(
+        &self,
+        max_deliver: i64,
+    ) -> (
+        CancellationToken,
+        tokio::task::JoinHandle<anyhow::Result<()>>,
+    ) {
+        let mut spec = ConsumerSpec::new("test-consumer", "test", &["test.>"]);
+        spec.max_deliver = max_deliver;
+        spec.backoff = vec![Duration::from_millis(20)];
+        let consumer = Consumer {
+            pool: self.pool.clone(),
+            js: self.js.clone(),
+            prefix: self.prefix.clone(),
+            spec,
+            handler: Arc::new(RecordEffect),
+            metrics: self.messaging.clone(),
+        };
+        let stop = CancellationToken::new();
+        (stop.clone(), tokio::spawn(consumer.run(stop)))
+    }
+
+    async fn effects(&self, event_type: &str) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM effects WHERE event_type = $1")
+            .bind(event_type)
+            .fetch_one(&self.pool)
+            .await
+            .unwrap()
+    }
+
+    /// Waits (polling, bounded) until `event_type` has `n` effects.
+    async fn await_effects(&self, event_type: &str, n: i64) {
+        for _ in 0..200 {
+            if self.effects(event_type).await >= n {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!(
+            "{event_type}: expected {n} effects, have {}",
+            self.effects(event_type).await
+        );
+    }
+
+    async fn stream_messages(&self, producer: &str) -> u64 {
+        let mut s = self
+            .js
+            .get_stream(streams::stream_name(&self.prefix, producer))
+            .await
+            .unwrap();
+        s.info().await.unwrap().state.messages
+    }
+}
+
+#[tokio::test]
+async fn a_relay_killed_between_publish_and_mark_causes_each_effect_exactly_once() {
+    let bus = bus().await;
+    streams::ensure_stream(&bus.js, &bus.prefix, "test")
+        .await
+        .unwrap();
+    bus.enqueue("test.happened", 3).await;
+
+    assert_eq!(bus.relay().publish_without_marking().await.unwrap(), 3);
+    // The restarted relay finds the rows unmarked and publishes them again.
+    assert_eq!(bus.relay().publish_once().await.unwrap(), 3);
+    assert_eq!(
+        bus.relay().publish_once().await.unwrap(),
+        0,
+        "marked after the second publish"
+    );
+    assert_eq!(
+        bus.stream_messages("test").await,
+        3,
+        "JetStream dropped the copies"
+    );
+
+    let (stop, task) = bus.consume(5);
+    bus.await_effects("test.happened", 3).await;
+    stop.cancel();
+    task.await.unwrap().unwrap();
+    assert_eq!(bus.effects("test.happened").await, 3);
+}
+
+#[tokio::test]
+async fn a_message_delivered_twice_is_applied_once() {
+    let bus = bus().await;
+    streams::ensure_stream(&bus.js, &bus.prefix, "test")
+        .await
+        .unwrap();
+    // Publish the same envelope twice under different Nats-Msg-Ids, past
+    // publisher dedup: only the inbox stands between it and a double effect.
+    let env = Envelope {
+        id: Uuid::now_v7().to_string(),
+        r#type: "test.twice".into(),
+        ..Envelope::default()
+    };
+    for copy in 0..2 {
+        let msg = async_nats::jetstream::message::PublishMessage::build()
+            .payload(prost::Message::encode_to_vec(&env).into())
+            .message_id(format!("{}-{copy}", env.id));
+        bus.js
+            .send_publish(streams::subject(&bus.prefix, "test.twice"), msg)
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+    let (stop, task) = bus.consume(5);
+    bus.enqueue("test.after", 1).await;
+    bus.relay().publish_once().await.unwrap();
+    bus.await_effects("test.after", 1).await;
+    stop.cancel();
+    task.await.unwrap().unwrap();
+    assert_eq!(bus.effects("test.twice").await, 1);
+    assert!(
+        bus.metrics
+            .render()
+            .contains(r#"consumer_handled_total{consumer="test-consumer",result="duplicate"} 1"#)
+    );
+}
+
+#[tokio::test]
+async fn a_poison_message_lands_in_the_dead_letter_stream_after_the_retry_bound() {
+    let bus = bus().await;
+    bus.enqueue("test.poison", 1).await;
+    bus.enqueue("test.fine", 2).await;
+    let (stop, task) = bus.consume(3);
+    bus.relay().publish_once().await.unwrap();
+    bus.await_effects("test.fine", 2).await;
+    for _ in 0..200 {
+        if bus
+            .metrics
+            .render()
+            .contains(r#"consumer_dead_letters_total{consumer="test-consumer"} 1"#)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    stop.cancel();
+    task.await.unwrap().unwrap();
+
+    let text = bus.metrics.render();
+    assert!(
+        text.contains(r#"consumer_dead_letters_total{consumer="test-consumer"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"consumer_redeliveries_total{consumer="test-consumer"} 2"#),
+        "{text}"
+    );
+    let mut dlq = bus
+        .js
+        .get_stream(format!("{}_DLQ", bus.prefix))
+        .await
+        .unwrap();
+    assert_eq!(dlq.info().await.unwrap().state.messages, 1);
+    let parked = dlq.get_raw_message(1).await.unwrap();
+    let error = parked
+        .headers
+        .get("CityEvents-Error")
+        .unwrap()
+        .as_str()
+        .to_owned();
+    assert!(error.contains("cannot handle poison"), "{error}");
+    assert_eq!(bus.effects("test.poison").await, 0);
+}
+
+#[tokio::test]
+async fn concurrent_relays_split_the_backlog_without_publishing_a_row_twice() {
+    let bus = bus().await;
+    streams::ensure_stream(&bus.js, &bus.prefix, "test")
+        .await
+        .unwrap();
+    bus.enqueue("test.many", 1_200).await;
+    let relays: Vec<_> = (0..4).map(|_| bus.relay()).collect();
+    let mut total = 0;
+    loop {
+        let counts = futures::future::join_all(relays.iter().map(|r| r.publish_once())).await;
+        let round: usize = counts.into_iter().map(Result::unwrap).sum();
+        total += round;
+        if round == 0 {
+            break;
+        }
+    }
+    assert_eq!(total, 1_200, "each row published by exactly one relay");
+    assert_eq!(bus.stream_messages("test").await, 1_200);
+    let text = bus.metrics.render();
+    assert!(
+        text.contains(r#"outbox_backlog{producer="test"} 0"#),
+        "{text}"
+    );
+}
