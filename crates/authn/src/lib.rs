@@ -15,4 +15,4 @@ pub mod verifier;
 pub use claims::{Claims, Principal, Role};
 pub use keys::SigningKey;
 pub use revocation::Revocations;
-pub use verifier::{KeySource, Verifier, VerifierConfig};
+pub use verifier::{KeySource, Verifier, VerifierConfig, remote};

@@ -177,3 +177,18 @@ impl Verifier {
         Ok(())
     }
 }
+
+/// A verifier for a service other than auth: keys from auth's `GetJwks` over
+/// `auth` (a runtime client channel), revocation from `redis`.
+pub fn remote(
+    cfg: &VerifierConfig,
+    auth: GrpcChannel,
+    redis: redis::aio::ConnectionManager,
+) -> Verifier {
+    let source = Arc::new(AuthServiceClient::new(auth));
+    Verifier::new(
+        cfg,
+        source,
+        Revocations::new(redis, cfg.revocation_prefix.clone()),
+    )
+}

@@ -11,10 +11,12 @@
 //! - [`shutdown`]: the process's shutdown signal.
 
 pub mod admin;
+pub mod cli;
 pub mod config;
 pub mod db;
 pub mod error;
 pub mod grpc;
+pub mod host;
 pub mod metrics;
 pub mod redis;
 pub mod shutdown;

@@ -139,3 +139,9 @@ impl Default for RateLimits {
         }
     }
 }
+
+impl cityevents_runtime::cli::ServiceConfig for Config {
+    fn telemetry(&self) -> &cityevents_runtime::config::TelemetryConfig {
+        &self.telemetry
+    }
+}

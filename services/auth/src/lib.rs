@@ -1,6 +1,6 @@
 //! The auth service: accounts, credentials, sessions, roles.
 //!
-//! - [`app`]: `App::build(config)` and `App::run(shutdown)`, used by `main.rs`
+//! - [`app`]: `build(config)` → a `Host` to `run(shutdown)`, used by `main.rs`
 //!   and by the tests alike.
 //! - [`api`]: the `cityevents.auth.v1.AuthService` handlers.
 //! - [`store`]: compile-checked SQL over the service's own database, the
@@ -21,7 +21,7 @@ pub mod store;
 pub mod tokens;
 pub mod validate;
 
-pub use app::App;
+pub use app::build;
 pub use config::Config;
 
 /// Embedded migrations of the auth database.

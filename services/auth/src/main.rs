@@ -5,8 +5,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use auth::{App, Config};
-use cityevents_runtime::{config, shutdown, telemetry};
+use auth::Config;
+use cityevents_runtime::cli;
 
 #[derive(Parser)]
 #[command(version, about = "CityEvents auth service")]
@@ -30,39 +30,29 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => return fail(&e.into()),
+    let command = match cli.command {
+        Command::Serve => cli::Command::Serve,
+        Command::Migrate => cli::Command::Migrate,
+        Command::Keygen => return keygen(),
     };
-    match runtime.block_on(run(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail(&e),
-    }
+    cli::run(
+        "auth",
+        cli.config,
+        command,
+        |cfg: Config, shutdown| async move { auth::build(cfg).await?.run(shutdown).await },
+        |cfg: Config| async move { auth::app::migrate(&cfg).await },
+    )
 }
 
-fn fail(e: &anyhow::Error) -> ExitCode {
-    eprintln!("auth: {e:#}");
-    ExitCode::FAILURE
-}
-
-async fn run(cli: Cli) -> anyhow::Result<()> {
-    if let Command::Keygen = cli.command {
-        print!("{}", cityevents_authn::SigningKey::generate()?.to_pem()?);
-        return Ok(());
+fn keygen() -> ExitCode {
+    match cityevents_authn::SigningKey::generate().and_then(|k| k.to_pem()) {
+        Ok(pem) => {
+            print!("{pem}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("auth: {e:#}");
+            ExitCode::FAILURE
+        }
     }
-    let cfg: Config = config::load(cli.config.as_deref())?;
-    let telemetry = telemetry::init("auth", &cfg.telemetry)?;
-    let result = match cli.command {
-        Command::Serve => match App::build(cfg).await {
-            Ok(app) => app.run(shutdown::on_signal()).await,
-            Err(e) => Err(e),
-        },
-        Command::Migrate => auth::app::migrate(&cfg).await,
-        Command::Keygen => Ok(()),
-    };
-    if let Err(e) = &result {
-        tracing::error!(error = format!("{e:#}"), "auth service failed");
-    }
-    telemetry.shutdown().await;
-    result
 }

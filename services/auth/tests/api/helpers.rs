@@ -7,8 +7,8 @@ use tonic::metadata::MetadataValue;
 use tonic::transport::Channel;
 use uuid::Uuid;
 
+use auth::Config;
 use auth::config::{Limit, RateLimits};
-use auth::{App, Config};
 use cityevents_authn::SigningKey;
 use cityevents_proto::cityevents::auth::v1::{self as pb, auth_service_client::AuthServiceClient};
 use cityevents_runtime::CancellationToken;
@@ -91,7 +91,7 @@ pub async fn spawn_app_with(mut cfg: Config) -> TestApp {
     cfg.database.max_connections = 20;
 
     let stream_prefix = cfg.nats.stream_prefix.clone();
-    let app = App::build(cfg.clone()).await.expect("app builds");
+    let app = auth::build(cfg.clone()).await.expect("app builds");
     let (grpc_addr, admin_addr) = (app.grpc_addr(), app.admin_addr());
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(app.run(shutdown.clone()));

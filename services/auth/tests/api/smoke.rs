@@ -60,7 +60,7 @@ impl Binary {
         for line in stdout.lines() {
             let line = line.unwrap();
             let log: serde_json::Value = serde_json::from_str(&line).expect("logs are JSON");
-            if log["message"] == "auth service listening" {
+            if log["message"] == "service listening" {
                 addr = Some(log["grpc"].as_str().unwrap().to_owned());
                 break;
             }

@@ -1,0 +1,148 @@
+//! Test support shared by the services' integration tests: real PostgreSQL,
+//! Redis and NATS (URLs from `TEST_POSTGRES_URL`, `TEST_REDIS_URL`,
+//! `TEST_NATS_URL`), a fresh database per test, unique key and stream
+//! prefixes, and a running auth service whose key mints tokens for any user.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+
+use sqlx::{Connection, PgConnection};
+use tonic::Request;
+use tonic::metadata::MetadataValue;
+use uuid::Uuid;
+
+use auth::tokens::{Issuer, Subject};
+use cityevents_authn::{Role, SigningKey, VerifierConfig};
+use cityevents_messaging::NatsConfig;
+use cityevents_runtime::CancellationToken;
+use cityevents_runtime::config::{RedisConfig, Secret, ServerConfig};
+use cityevents_runtime::grpc::client::ClientConfig;
+
+pub fn pg_base() -> String {
+    std::env::var("TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432".into())
+}
+
+pub fn redis_url() -> String {
+    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+pub fn nats_url() -> String {
+    std::env::var("TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
+}
+
+/// Creates an empty database named `<prefix>_<uuid>` and returns its URL.
+pub async fn fresh_database(prefix: &str) -> String {
+    let db = format!("{prefix}_{}", Uuid::new_v4().simple());
+    let mut admin = PgConnection::connect(&format!("{}/postgres", pg_base()))
+        .await
+        .expect("postgres is running");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
+        .execute(&mut admin)
+        .await
+        .expect("create test database");
+    format!("{}/{db}", pg_base())
+}
+
+/// Settings one test's services share so they see each other and nobody else.
+#[derive(Clone)]
+pub struct World {
+    pub redis: RedisConfig,
+    pub nats: NatsConfig,
+    pub verifier: VerifierConfig,
+    pub key: SigningKey,
+    pub auth: ClientConfig,
+    issuer: Issuer,
+    _auth_stop: CancelOnDrop,
+}
+
+#[derive(Clone)]
+struct CancelOnDrop(std::sync::Arc<CancellationToken>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if std::sync::Arc::strong_count(&self.0) == 1 {
+            self.0.cancel();
+        }
+    }
+}
+
+impl World {
+    /// Starts an auth service with a fresh key and database.
+    pub async fn start() -> Self {
+        let id = Uuid::new_v4().simple().to_string();
+        let redis = RedisConfig {
+            url: Secret::new(redis_url()),
+            key_prefix: format!("test:{id}:"),
+        };
+        let nats = NatsConfig {
+            url: nats_url(),
+            stream_prefix: format!("T{id}"),
+        };
+        let verifier = VerifierConfig {
+            revocation_prefix: format!("test:{id}:auth:"),
+            ..VerifierConfig::default()
+        };
+        let key = SigningKey::generate().unwrap();
+
+        let mut cfg = auth::Config {
+            server: ServerConfig::ephemeral(),
+            ..auth::Config::default()
+        };
+        cfg.database.url = Secret::new(fresh_database("auth_test").await);
+        cfg.redis = redis.clone();
+        cfg.nats = nats.clone();
+        cfg.tokens.verifier = verifier.clone();
+        cfg.tokens.signing_keys = vec![Secret::new(key.to_pem().unwrap())];
+        let host = auth::build(cfg.clone()).await.expect("auth builds");
+        let addr: SocketAddr = host.grpc_addr();
+        let stop = CancellationToken::new();
+        tokio::spawn(host.run(stop.clone()));
+
+        let issuer = Issuer::new(vec![key.clone()], &verifier, 900).unwrap();
+        let auth = ClientConfig {
+            endpoint: format!("http://{addr}"),
+            ..ClientConfig::default()
+        };
+        Self {
+            redis,
+            nats,
+            verifier,
+            key,
+            auth,
+            issuer,
+            _auth_stop: CancelOnDrop(std::sync::Arc::new(stop)),
+        }
+    }
+
+    /// A valid access token for `user` (signed with auth's key).
+    pub fn token(&self, user: Uuid, role: Role, email_verified: bool) -> String {
+        let subject = Subject {
+            user_id: user,
+            role,
+            token_version: 0,
+            email_verified,
+            session_id: Uuid::new_v4(),
+        };
+        self.issuer.access_token(&subject).unwrap().0
+    }
+
+    /// A new verified user and their token.
+    pub fn user(&self) -> (Uuid, String) {
+        let id = Uuid::now_v7();
+        (id, self.token(id, Role::User, true))
+    }
+}
+
+/// Wraps `msg` with `authorization: Bearer <token>`.
+pub fn authed<T>(msg: T, token: &str) -> Request<T> {
+    let mut req = Request::new(msg);
+    let v: MetadataValue<_> = format!("Bearer {token}").parse().unwrap();
+    req.metadata_mut().insert("authorization", v);
+    req
+}
+
+/// The status code of a call's outcome.
+pub fn code<T>(r: Result<T, tonic::Status>) -> tonic::Code {
+    r.map_or_else(|s| s.code(), |_| tonic::Code::Ok)
+}

@@ -1,0 +1,64 @@
+//! Wiring: config in, a runnable host out.
+
+use std::sync::Arc;
+
+use cityevents_messaging::metrics::MessagingMetrics;
+use cityevents_messaging::relay::Relay;
+use cityevents_proto::cityevents::event::v1::event_service_server::EventServiceServer;
+use cityevents_proto::cityevents::join::v1::join_service_client::JoinServiceClient;
+use cityevents_runtime::db;
+use cityevents_runtime::grpc::client::channel;
+use cityevents_runtime::grpc::server::ServiceSet;
+use cityevents_runtime::host::Host;
+use cityevents_runtime::metrics::Metrics;
+use cityevents_runtime::redis::Redis;
+
+use crate::api::{EventApi, State};
+use crate::config::Config;
+
+/// Connects, migrates if configured, binds; the outbox relay runs beside.
+pub async fn build(cfg: Config) -> anyhow::Result<Host> {
+    let metrics = Metrics::new()?;
+    let pool = db::pool(&cfg.database)?;
+    if cfg.database.migrate_on_start {
+        migrate_pool(&pool).await?;
+    }
+    let js = cityevents_messaging::connect(&cfg.nats).await?;
+    let relay = Relay::new(
+        pool.clone(),
+        js,
+        "event",
+        &cfg.nats.stream_prefix,
+        MessagingMetrics::register(&metrics)?,
+    );
+    let redis = Redis::connect(&cfg.redis).await?;
+    let verifier = cityevents_authn::remote(
+        &cfg.verifier,
+        channel(&cfg.auth, &metrics)?,
+        redis.conn.clone(),
+    );
+    let join = if cfg.join.endpoint.is_empty() {
+        None
+    } else {
+        Some(JoinServiceClient::new(channel(&cfg.join, &metrics)?))
+    };
+    let state = State {
+        pool,
+        verifier: Arc::new(verifier),
+        join,
+    };
+    let services = ServiceSet::new().with(EventServiceServer::new(EventApi::new(state)));
+    Ok(Host::bind(cfg.server, metrics, services)
+        .await?
+        .task("outbox-relay", move |t| relay.run(t)))
+}
+
+/// Applies the migrations and returns (the chart's pre-upgrade hook).
+pub async fn migrate(cfg: &Config) -> anyhow::Result<()> {
+    migrate_pool(&db::pool(&cfg.database)?).await
+}
+
+async fn migrate_pool(pool: &sqlx::PgPool) -> anyhow::Result<()> {
+    cityevents_messaging::migrate(pool).await?;
+    db::migrate(pool, &crate::MIGRATOR).await
+}

@@ -1,0 +1,211 @@
+//! Checks and normalises an organizer's draft. Each error names its field.
+
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use cityevents_proto::cityevents::event::v1::{self as pb, event_draft::Location};
+use cityevents_runtime::{Error, Result};
+
+/// A draft that passed validation, with its times as chrono values.
+pub struct ValidDraft {
+    pub draft: pb::EventDraft,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+}
+
+fn time(field: &str, t: Option<&prost_types::Timestamp>) -> Result<DateTime<Utc>> {
+    let t = t.ok_or_else(|| Error::invalid(field, "is required"))?;
+    DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0))
+        .ok_or_else(|| Error::invalid(field, "is out of range"))
+}
+
+fn text(field: &str, value: &mut String, min: usize, max: usize) -> Result<()> {
+    *value = value.trim().to_owned();
+    let n = value.chars().count();
+    if n < min {
+        return Err(Error::invalid(field, "is required"));
+    }
+    if n > max {
+        return Err(Error::invalid(
+            field,
+            format!("must be at most {max} characters"),
+        ));
+    }
+    if value
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err(Error::invalid(field, "must not contain control characters"));
+    }
+    Ok(())
+}
+
+/// Validates `d`, filling in defaults (tier and question ids, visibility).
+pub fn draft(mut d: pb::EventDraft) -> Result<ValidDraft> {
+    text("draft.title", &mut d.title, 1, 200)?;
+    text("draft.description", &mut d.description, 0, 10_000)?;
+    text("draft.category", &mut d.category, 0, 50)?;
+    if d.tags.len() > 20 {
+        return Err(Error::invalid("draft.tags", "at most 20 tags"));
+    }
+    for tag in &mut d.tags {
+        text("draft.tags", tag, 1, 40)?;
+        *tag = tag.to_lowercase();
+    }
+    let starts_at = time("draft.starts_at", d.starts_at.as_ref())?;
+    let ends_at = time("draft.ends_at", d.ends_at.as_ref())?;
+    if ends_at <= starts_at {
+        return Err(Error::invalid("draft.ends_at", "must be after starts_at"));
+    }
+    if chrono_tz::Tz::from_str(&d.time_zone).is_err() {
+        return Err(Error::invalid(
+            "draft.time_zone",
+            "must be an IANA time zone such as Europe/Berlin",
+        ));
+    }
+    location(&mut d.location)?;
+    if d.capacity < 0 || d.waitlist_cap < 0 {
+        return Err(Error::invalid(
+            "draft.capacity",
+            "must not be negative (0 means unlimited)",
+        ));
+    }
+    tiers(&mut d)?;
+    questions(&mut d.questions)?;
+    if d.cover_image_ids.len() > 10 {
+        return Err(Error::invalid("draft.cover_image_ids", "at most 10 images"));
+    }
+    if d.visibility == pb::Visibility::Unspecified as i32 {
+        d.visibility = pb::Visibility::Public.into();
+    }
+    pb::Visibility::try_from(d.visibility)
+        .map_err(|_| Error::invalid("draft.visibility", "is not a known value"))?;
+    Ok(ValidDraft {
+        draft: d,
+        starts_at,
+        ends_at,
+    })
+}
+
+fn location(loc: &mut Option<Location>) -> Result<()> {
+    match loc {
+        None => Err(Error::invalid(
+            "draft.location",
+            "a venue or an online_url is required",
+        )),
+        Some(Location::OnlineUrl(url)) => {
+            let ok =
+                (url.starts_with("https://") || url.starts_with("http://")) && url.len() <= 2_000;
+            if ok {
+                Ok(())
+            } else {
+                Err(Error::invalid("draft.online_url", "must be an http(s) URL"))
+            }
+        }
+        Some(Location::Venue(v)) => {
+            text("draft.venue.name", &mut v.name, 1, 200)?;
+            text("draft.venue.address", &mut v.address, 0, 300)?;
+            text("draft.venue.city", &mut v.city, 1, 100)?;
+            if !(-90.0..=90.0).contains(&v.latitude) || !(-180.0..=180.0).contains(&v.longitude) {
+                return Err(Error::invalid(
+                    "draft.venue",
+                    "latitude must be within ±90 and longitude within ±180",
+                ));
+            }
+            Ok(())
+        }
+    }
+}
+
+/// With tiers, the event's capacity is their sum (0 if any is unlimited).
+fn tiers(d: &mut pb::EventDraft) -> Result<()> {
+    if d.tiers.len() > 20 {
+        return Err(Error::invalid("draft.tiers", "at most 20 tiers"));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for t in &mut d.tiers {
+        text("draft.tiers.name", &mut t.name, 1, 100)?;
+        if t.id.is_empty() {
+            t.id = Uuid::now_v7().to_string();
+        }
+        if t.capacity < 0 || t.price_cents < 0 {
+            return Err(Error::invalid(
+                "draft.tiers",
+                "capacity and price must not be negative",
+            ));
+        }
+        if !seen.insert(t.id.clone()) {
+            return Err(Error::invalid("draft.tiers.id", "must be unique"));
+        }
+    }
+    if !d.tiers.is_empty() {
+        let unlimited = d.tiers.iter().any(|t| t.capacity == 0);
+        d.capacity = if unlimited {
+            0
+        } else {
+            d.tiers.iter().map(|t| t.capacity).sum()
+        };
+    }
+    Ok(())
+}
+
+fn questions(qs: &mut [pb::Question]) -> Result<()> {
+    if qs.len() > 30 {
+        return Err(Error::invalid("draft.questions", "at most 30 questions"));
+    }
+    for q in qs {
+        text("draft.questions.label", &mut q.label, 1, 300)?;
+        if q.id.is_empty() {
+            q.id = Uuid::now_v7().to_string();
+        }
+        match pb::QuestionKind::try_from(q.kind) {
+            Ok(pb::QuestionKind::Choice) if q.choices.is_empty() => {
+                return Err(Error::invalid(
+                    "draft.questions.choices",
+                    "a choice question needs choices",
+                ));
+            }
+            Ok(pb::QuestionKind::Unspecified) | Err(_) => {
+                return Err(Error::invalid(
+                    "draft.questions.kind",
+                    "must be TEXT, CHOICE, NUMBER or CHECKBOX",
+                ));
+            }
+            Ok(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// Parses an id argument.
+pub fn id(field: &str, raw: &str) -> Result<Uuid> {
+    if raw.is_empty() {
+        return Err(Error::invalid(field, "is required"));
+    }
+    raw.parse()
+        .map_err(|_| Error::invalid(field, "is not a valid id"))
+}
+
+/// A reason for moderation or cancellation: required, at most 500 characters.
+pub fn reason(raw: &str) -> Result<String> {
+    let mut r = raw.to_owned();
+    text("reason", &mut r, 1, 500)?;
+    Ok(r)
+}
+
+/// Page size (default 50, at most 100) and the id to continue after.
+pub fn page(size: i32, token: &str) -> Result<(i64, Option<Uuid>)> {
+    let size = if size <= 0 {
+        50
+    } else {
+        i64::from(size.min(100))
+    };
+    let after = if token.is_empty() {
+        None
+    } else {
+        Some(id("page_token", token)?)
+    };
+    Ok((size, after))
+}
