@@ -84,6 +84,13 @@ impl SigningKey {
         }
     }
 
+    /// Checks a signature made by [`SigningKey::sign`].
+    pub fn verify(&self, msg: &[u8], signature: &[u8; 64]) -> bool {
+        use ed25519_dalek::Verifier;
+        let sig = ed25519_dalek::Signature::from_bytes(signature);
+        self.key.verifying_key().verify(msg, &sig).is_ok()
+    }
+
     /// Signs raw bytes (tickets and other offline-verifiable codes).
     pub fn sign(&self, msg: &[u8]) -> [u8; 64] {
         use ed25519_dalek::Signer;

@@ -113,6 +113,7 @@ impl fmt::Display for ErrorCode {
 #[derive(Debug)]
 pub struct Error {
     code: ErrorCode,
+    reason: Option<&'static str>,
     message: String,
     retry_after: Option<Duration>,
     cause: Option<anyhow::Error>,
@@ -126,6 +127,7 @@ impl Error {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
             code,
+            reason: None,
             message: message.into(),
             retry_after: None,
             cause: None,
@@ -151,6 +153,18 @@ impl Error {
     pub fn with_cause(mut self, cause: impl Into<anyhow::Error>) -> Self {
         self.cause = Some(cause.into());
         self
+    }
+
+    /// A finer, documented reason than the code (e.g. `EVENT_CANCELLED`),
+    /// sent in `x-cityevents-error` instead of the code's name.
+    pub fn with_reason(mut self, reason: &'static str) -> Self {
+        self.reason = Some(reason);
+        self
+    }
+
+    /// The stable reason callers branch on.
+    pub fn reason(&self) -> &'static str {
+        self.reason.unwrap_or(self.code.as_str())
     }
 
     /// Tells the caller when to retry.
@@ -209,7 +223,7 @@ impl From<Error> for tonic::Status {
         let md = status.metadata_mut();
         md.insert(
             REASON_METADATA,
-            tonic::metadata::MetadataValue::from_static(e.code.as_str()),
+            tonic::metadata::MetadataValue::from_static(e.reason()),
         );
         if let Some(after) = e.retry_after {
             let secs = after.as_secs_f64().ceil().max(1.0) as u64;

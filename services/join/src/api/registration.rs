@@ -1,0 +1,139 @@
+//! Join, leave and the caller's own reads.
+
+use prost::Message;
+use sha2::{Digest, Sha256};
+use tonic::Request;
+
+use cityevents_proto::cityevents::join::v1 as pb;
+use cityevents_runtime::{Error, ErrorCode, Result};
+
+use super::{State, event_id};
+use crate::batch::{self, JoinCommand, Outcome};
+use crate::store;
+
+const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+/// The `idempotency-key` metadata, if sent: 1 to 200 visible ASCII characters.
+fn idempotency_key<T>(req: &Request<T>) -> Result<Option<String>> {
+    let Some(v) = req.metadata().get(IDEMPOTENCY_KEY) else {
+        return Ok(None);
+    };
+    let key = v
+        .to_str()
+        .map_err(|_| Error::invalid(IDEMPOTENCY_KEY, "must be visible ASCII"))?;
+    if key.is_empty() || key.len() > 200 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(Error::invalid(
+            IDEMPOTENCY_KEY,
+            "must be 1 to 200 visible ASCII characters",
+        ));
+    }
+    Ok(Some(key.to_owned()))
+}
+
+impl State {
+    pub(super) async fn join(&self, req: Request<pb::JoinRequest>) -> Result<pb::JoinResponse> {
+        let me = self.principal(&req).await?;
+        let key = idempotency_key(&req)?;
+        let r = req.into_inner();
+        let event = event_id(&r.event_id)?;
+        let hash = Sha256::digest(r.encode_to_vec()).to_vec();
+        if let Some(key) = &key
+            && let Some(stored) = self.stored_response(me.user_id, key, &hash).await?
+        {
+            return Ok(stored);
+        }
+        self.fallback.ensure(event).await?;
+        let cmd = JoinCommand {
+            user: me.user_id,
+            event,
+            tier: r.tier_id,
+            answers: r.answers,
+            idempotency: key.map(|k| (k, hash)),
+            reply: tokio::sync::oneshot::channel().0,
+        };
+        match self.batcher.submit(cmd).await? {
+            Outcome::Registration(row, -1) => {
+                let mut conn = self.pool.acquire().await?;
+                let position = store::registration(&mut conn, event, me.user_id)
+                    .await?
+                    .map_or(0, |(_, p)| p);
+                Ok(pb::JoinResponse {
+                    registration: Some(self.registration(&row, position)),
+                })
+            }
+            Outcome::Registration(row, position) => Ok(pb::JoinResponse {
+                registration: Some(self.registration(&row, position)),
+            }),
+            Outcome::Stored(bytes) => self.decode_stored(&bytes),
+        }
+    }
+
+    /// The first answer to `key`, when an earlier request with it finished.
+    async fn stored_response(
+        &self,
+        user: uuid::Uuid,
+        key: &str,
+        hash: &[u8],
+    ) -> Result<Option<pb::JoinResponse>> {
+        let row = sqlx::query!(
+            "SELECT request_hash, response FROM idempotency_keys WHERE user_id = $1 AND key = $2 AND expires_at > now()",
+            user,
+            key
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        match row {
+            Some(r) if r.request_hash != hash => Err(batch::key_reused()),
+            Some(r) => r.response.map(|b| self.decode_stored(&b)).transpose(),
+            None => Ok(None),
+        }
+    }
+
+    fn decode_stored(&self, bytes: &[u8]) -> Result<pb::JoinResponse> {
+        let mut resp = pb::JoinResponse::decode(bytes).map_err(Error::internal)?;
+        if let Some(r) = resp.registration.as_mut() {
+            self.add_ticket(r);
+        }
+        Ok(resp)
+    }
+
+    pub(super) async fn leave(&self, req: Request<pb::LeaveRequest>) -> Result<pb::LeaveResponse> {
+        let me = self.principal(&req).await?;
+        let event = event_id(&req.get_ref().event_id)?;
+        let mut tx = self.pool.begin().await?;
+        let row = store::cancel(&mut tx, event, me.user_id, "join.cancelled").await?;
+        tx.commit().await?;
+        self.metrics.leaves.with_label_values(&["left"]).inc();
+        Ok(pb::LeaveResponse {
+            registration: Some(self.registration(&row, 0)),
+        })
+    }
+
+    pub(super) async fn get_registration(
+        &self,
+        req: Request<pb::GetRegistrationRequest>,
+    ) -> Result<pb::GetRegistrationResponse> {
+        let me = self.principal(&req).await?;
+        let event = event_id(&req.get_ref().event_id)?;
+        let mut conn = self.pool.acquire().await?;
+        let (row, position) = store::registration(&mut conn, event, me.user_id)
+            .await?
+            .ok_or_else(|| {
+                Error::new(ErrorCode::NotFound, "no registration for this event")
+                    .with_reason("NOT_REGISTERED")
+            })?;
+        Ok(pb::GetRegistrationResponse {
+            registration: Some(self.registration(&row, position)),
+        })
+    }
+
+    pub(super) async fn get_counts(
+        &self,
+        req: Request<pb::GetCountsRequest>,
+    ) -> Result<pb::GetCountsResponse> {
+        let event = event_id(&req.get_ref().event_id)?;
+        self.fallback.ensure(event).await?;
+        let mut conn = self.pool.acquire().await?;
+        store::counts(&mut conn, event).await
+    }
+}

@@ -1,0 +1,89 @@
+//! Wiring: config in, a runnable host out (server, join batcher, outbox
+//! relay, event-snapshot consumer).
+
+use std::sync::Arc;
+
+use cityevents_messaging::consumer::{Consumer, ConsumerSpec};
+use cityevents_messaging::metrics::MessagingMetrics;
+use cityevents_messaging::relay::Relay;
+use cityevents_proto::cityevents::event::v1::event_service_client::EventServiceClient;
+use cityevents_proto::cityevents::join::v1::join_service_server::JoinServiceServer;
+use cityevents_runtime::db;
+use cityevents_runtime::grpc::client::channel;
+use cityevents_runtime::grpc::server::ServiceSet;
+use cityevents_runtime::host::Host;
+use cityevents_runtime::metrics::Metrics;
+use cityevents_runtime::redis::Redis;
+
+use crate::api::{JoinApi, State};
+use crate::config::Config;
+use crate::metrics::JoinMetrics;
+use crate::snapshots::{Fallback, SnapshotHandler};
+use crate::tickets::Tickets;
+
+pub async fn build(cfg: Config) -> anyhow::Result<Host> {
+    let metrics = Metrics::new()?;
+    let pool = db::pool(&cfg.database)?;
+    if cfg.database.migrate_on_start {
+        migrate_pool(&pool).await?;
+    }
+    let messaging = MessagingMetrics::register(&metrics)?;
+    let js = cityevents_messaging::connect(&cfg.nats).await?;
+    let relay = Relay::new(
+        pool.clone(),
+        js.clone(),
+        "join",
+        &cfg.nats.stream_prefix,
+        messaging.clone(),
+    );
+    let consumer = Consumer {
+        pool: pool.clone(),
+        js,
+        prefix: cfg.nats.stream_prefix.clone(),
+        spec: ConsumerSpec::new("join-event-snapshots", "event", &["event.>"]),
+        handler: Arc::new(SnapshotHandler),
+        metrics: messaging,
+    };
+    let redis = Redis::connect(&cfg.redis).await?;
+    let verifier = cityevents_authn::remote(
+        &cfg.verifier,
+        channel(&cfg.auth, &metrics)?,
+        redis.conn.clone(),
+    );
+    let events = if cfg.event.endpoint.is_empty() {
+        None
+    } else {
+        Some(EventServiceClient::new(channel(&cfg.event, &metrics)?))
+    };
+    let join_metrics = JoinMetrics::register(&metrics)?;
+    let (batcher, workers) = crate::batch::batcher(
+        pool.clone(),
+        cfg.batch.shards,
+        cfg.batch.max_batch,
+        join_metrics.clone(),
+    );
+    let state = State {
+        pool: pool.clone(),
+        verifier: Arc::new(verifier),
+        batcher,
+        fallback: Fallback::new(pool, events),
+        tickets: Tickets::new(cfg.tickets.load()?),
+        metrics: join_metrics,
+    };
+    let services = ServiceSet::new().with(JoinServiceServer::new(JoinApi::new(state)));
+    Ok(Host::bind(cfg.server, metrics, services)
+        .await?
+        .task("join-batcher", move |t| workers.run(t))
+        .task("outbox-relay", move |t| relay.run(t))
+        .task("event-snapshots", move |t| consumer.run(t)))
+}
+
+/// Applies the migrations and returns (the chart's pre-upgrade hook).
+pub async fn migrate(cfg: &Config) -> anyhow::Result<()> {
+    migrate_pool(&db::pool(&cfg.database)?).await
+}
+
+async fn migrate_pool(pool: &sqlx::PgPool) -> anyhow::Result<()> {
+    cityevents_messaging::migrate(pool).await?;
+    db::migrate(pool, &crate::MIGRATOR).await
+}

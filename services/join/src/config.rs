@@ -1,0 +1,80 @@
+//! The join service's settings.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use cityevents_authn::{SigningKey, VerifierConfig};
+use cityevents_messaging::NatsConfig;
+use cityevents_runtime::config::{
+    DatabaseConfig, RedisConfig, Secret, ServerConfig, TelemetryConfig,
+};
+use cityevents_runtime::grpc::client::ClientConfig;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub telemetry: TelemetryConfig,
+    pub database: DatabaseConfig,
+    /// Token revocation lookups.
+    pub redis: RedisConfig,
+    pub nats: NatsConfig,
+    pub verifier: VerifierConfig,
+    /// The auth service, for its JWKS.
+    pub auth: ClientConfig,
+    /// The event service, for snapshots the stream has not delivered yet.
+    pub event: ClientConfig,
+    pub tickets: TicketConfig,
+    pub batch: BatchConfig,
+}
+
+/// The key that signs ticket codes.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TicketConfig {
+    /// PKCS#8 PEM Ed25519 key file (`auth keygen` makes one).
+    pub signing_key_file: Option<PathBuf>,
+    /// The same, inline (tests).
+    pub signing_key: Option<Secret>,
+}
+
+impl TicketConfig {
+    pub fn load(&self) -> anyhow::Result<SigningKey> {
+        if let Some(path) = &self.signing_key_file {
+            let pem = std::fs::read_to_string(path).map_err(|e| {
+                anyhow::anyhow!("tickets.signing_key_file: {}: {e}", path.display())
+            })?;
+            return SigningKey::from_pem(&pem);
+        }
+        if let Some(pem) = &self.signing_key {
+            return SigningKey::from_pem(pem.expose());
+        }
+        anyhow::bail!("no ticket key: set tickets.signing_key_file (create one with `auth keygen`)")
+    }
+}
+
+/// The join hot path.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BatchConfig {
+    /// Parallel batch workers (events hash to one); each holds one connection.
+    pub shards: usize,
+    /// Joins settled per transaction at most.
+    pub max_batch: usize,
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        Self {
+            shards: 4,
+            max_batch: 500,
+        }
+    }
+}
+
+impl cityevents_runtime::cli::ServiceConfig for Config {
+    fn telemetry(&self) -> &TelemetryConfig {
+        &self.telemetry
+    }
+}

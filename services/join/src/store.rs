@@ -1,0 +1,354 @@
+//! The join database outside the batched join path: leaving, promotion,
+//! check-in, reads. Every change to an event's registrations locks its
+//! snapshot row first, so they serialise with the join batches.
+
+use chrono::{DateTime, Utc};
+use prost::Message;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use cityevents_messaging::outbox;
+use cityevents_proto::cityevents::join::v1 as pb;
+use cityevents_runtime::{Error, ErrorCode, Result};
+
+/// A row of `registrations`.
+#[derive(Debug, Clone)]
+pub struct RegRow {
+    pub id: Uuid,
+    pub event_id: Uuid,
+    pub user_id: Uuid,
+    pub tier_id: String,
+    pub status: String,
+    pub waitlist_seq: Option<i64>,
+    pub answers: Vec<u8>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+pub fn status_pb(s: &str) -> pb::RegistrationStatus {
+    match s {
+        "confirmed" => pb::RegistrationStatus::Confirmed,
+        "waitlisted" => pb::RegistrationStatus::Waitlisted,
+        "checked_in" => pb::RegistrationStatus::CheckedIn,
+        _ => pb::RegistrationStatus::Cancelled,
+    }
+}
+
+fn ts(t: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: t.timestamp(),
+        nanos: t.timestamp_subsec_nanos() as i32,
+    }
+}
+
+impl RegRow {
+    /// The message, without ticket code (added by the API for its owner).
+    pub fn to_pb(&self, waitlist_position: i32) -> pb::Registration {
+        let answers = pb::JoinRequest::decode(self.answers.as_slice())
+            .map(|r| r.answers)
+            .unwrap_or_default();
+        pb::Registration {
+            id: self.id.to_string(),
+            event_id: self.event_id.to_string(),
+            user_id: self.user_id.to_string(),
+            tier_id: self.tier_id.clone(),
+            status: status_pb(&self.status).into(),
+            waitlist_position,
+            answers,
+            ticket_code: String::new(),
+            created_at: Some(ts(self.created_at)),
+            updated_at: Some(ts(self.updated_at)),
+        }
+    }
+}
+
+pub async fn snapshot_exists(conn: &mut PgConnection, id: Uuid) -> Result<bool> {
+    Ok(sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM event_snapshots WHERE event_id = $1) AS "e!""#,
+        id
+    )
+    .fetch_one(conn)
+    .await?)
+}
+
+/// Who organizes the event (from its snapshot).
+pub async fn organizers(conn: &mut PgConnection, id: Uuid) -> Result<Vec<Uuid>> {
+    sqlx::query_scalar!(
+        "SELECT organizer_ids FROM event_snapshots WHERE event_id = $1",
+        id
+    )
+    .fetch_optional(conn)
+    .await?
+    .ok_or_else(|| {
+        Error::new(ErrorCode::NotFound, "event_id: no such event").with_reason("EVENT_NOT_FOUND")
+    })
+}
+
+/// Moves the heads of the tier's waitlist into whatever room it has, in
+/// waitlist order, and emits `join.promoted` for each.
+pub async fn promote(conn: &mut PgConnection, event: Uuid, tier: &str) -> Result<usize> {
+    let promoted = sqlx::query_as!(
+        RegRow,
+        r#"WITH room AS (
+               SELECT CASE WHEN capacity = 0 THEN 2147483647 ELSE GREATEST(capacity - confirmed, 0) END AS n
+               FROM tiers WHERE event_id = $1 AND tier_id = $2),
+           heads AS (
+               SELECT id FROM registrations
+               WHERE event_id = $1 AND tier_id = $2 AND status = 'waitlisted'
+               ORDER BY waitlist_seq LIMIT (SELECT n FROM room) FOR UPDATE)
+           UPDATE registrations r SET status = 'confirmed', waitlist_seq = NULL, updated_at = now()
+           FROM heads WHERE r.id = heads.id
+           RETURNING r.id, r.event_id, r.user_id, r.tier_id, r.status, r.waitlist_seq, r.answers, r.created_at, r.updated_at"#,
+        event,
+        tier
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let n = promoted.len();
+    if n == 0 {
+        return Ok(0);
+    }
+    sqlx::query!(
+        "UPDATE tiers SET confirmed = confirmed + $3, waitlisted = waitlisted - $3 WHERE event_id = $1 AND tier_id = $2",
+        event,
+        tier,
+        n as i32
+    )
+    .execute(&mut *conn)
+    .await?;
+    for row in &promoted {
+        let msg = pb::RegistrationChanged {
+            registration: Some(row.to_pb(0)),
+            event_title: String::new(),
+        };
+        outbox::enqueue(conn, "join.promoted", row.id, &msg).await?;
+    }
+    Ok(n)
+}
+
+/// Cancels the user's registration (leave, or an organizer's removal) and
+/// promotes the head of the waitlist in the same transaction.
+pub async fn cancel(
+    conn: &mut PgConnection,
+    event: Uuid,
+    user: Uuid,
+    event_type: &str,
+) -> Result<RegRow> {
+    sqlx::query!(
+        "SELECT event_id FROM event_snapshots WHERE event_id = $1 FOR UPDATE",
+        event
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(|| {
+        Error::new(ErrorCode::NotFound, "event_id: no such event").with_reason("EVENT_NOT_FOUND")
+    })?;
+    let before = sqlx::query_as!(
+        RegRow,
+        "SELECT id, event_id, user_id, tier_id, status, waitlist_seq, answers, created_at, updated_at
+         FROM registrations WHERE event_id = $1 AND user_id = $2 FOR UPDATE",
+        event,
+        user
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .filter(|r| r.status != "cancelled")
+    .ok_or_else(|| Error::new(ErrorCode::NotFound, "no registration for this event").with_reason("NOT_REGISTERED"))?;
+    if before.status == "checked_in" {
+        return Err(Error::new(
+            ErrorCode::FailedPrecondition,
+            "already checked in; the registration cannot be cancelled",
+        ));
+    }
+    let row = sqlx::query_as!(
+        RegRow,
+        "UPDATE registrations SET status = 'cancelled', waitlist_seq = NULL, updated_at = now() WHERE id = $1
+         RETURNING id, event_id, user_id, tier_id, status, waitlist_seq, answers, created_at, updated_at",
+        before.id
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    let (confirmed, waitlisted) = if before.status == "confirmed" {
+        (1, 0)
+    } else {
+        (0, 1)
+    };
+    sqlx::query!(
+        "UPDATE tiers SET confirmed = confirmed - $3, waitlisted = waitlisted - $4 WHERE event_id = $1 AND tier_id = $2",
+        event,
+        before.tier_id,
+        confirmed,
+        waitlisted
+    )
+    .execute(&mut *conn)
+    .await?;
+    if confirmed == 1 {
+        promote(conn, event, &before.tier_id).await?;
+    }
+    let msg = pb::RegistrationChanged {
+        registration: Some(row.to_pb(0)),
+        event_title: String::new(),
+    };
+    outbox::enqueue(conn, event_type, row.id, &msg).await?;
+    let counts = counts(conn, event).await?;
+    outbox::enqueue(
+        conn,
+        "join.counts_changed",
+        event,
+        &pb::CountsChanged {
+            counts: Some(counts),
+        },
+    )
+    .await?;
+    Ok(row)
+}
+
+/// Confirmed, waitlisted and remaining places per tier.
+pub async fn counts(conn: &mut PgConnection, event: Uuid) -> Result<pb::GetCountsResponse> {
+    let rows = sqlx::query!(
+        "SELECT tier_id, capacity, confirmed, waitlisted FROM tiers WHERE event_id = $1 ORDER BY tier_id",
+        event
+    )
+    .fetch_all(conn)
+    .await?;
+    let tiers: Vec<_> = rows
+        .iter()
+        .map(|t| pb::TierCounts {
+            tier_id: t.tier_id.clone(),
+            capacity: t.capacity,
+            confirmed: t.confirmed,
+            remaining: if t.capacity == 0 {
+                -1
+            } else {
+                (t.capacity - t.confirmed).max(0)
+            },
+        })
+        .collect();
+    Ok(pb::GetCountsResponse {
+        event_id: event.to_string(),
+        confirmed: rows.iter().map(|t| t.confirmed).sum(),
+        waitlisted: rows.iter().map(|t| t.waitlisted).sum(),
+        tiers,
+    })
+}
+
+/// The user's registration for the event and its waitlist position.
+pub async fn registration(
+    conn: &mut PgConnection,
+    event: Uuid,
+    user: Uuid,
+) -> Result<Option<(RegRow, i32)>> {
+    let Some(row) = sqlx::query_as!(
+        RegRow,
+        "SELECT id, event_id, user_id, tier_id, status, waitlist_seq, answers, created_at, updated_at
+         FROM registrations WHERE event_id = $1 AND user_id = $2",
+        event,
+        user
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let position = match row.waitlist_seq {
+        Some(seq) => sqlx::query_scalar!(
+            r#"SELECT count(*) AS "n!" FROM registrations
+               WHERE event_id = $1 AND tier_id = $2 AND status = 'waitlisted' AND waitlist_seq <= $3"#,
+            event,
+            row.tier_id,
+            seq
+        )
+        .fetch_one(conn)
+        .await? as i32,
+        None => 0,
+    };
+    Ok(Some((row, position)))
+}
+
+/// A page of confirmed and checked-in registrations, by id.
+pub async fn attendees(
+    conn: &mut PgConnection,
+    event: Uuid,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<RegRow>> {
+    Ok(sqlx::query_as!(
+        RegRow,
+        "SELECT id, event_id, user_id, tier_id, status, waitlist_seq, answers, created_at, updated_at
+         FROM registrations
+         WHERE event_id = $1 AND status IN ('confirmed', 'checked_in') AND ($2::uuid IS NULL OR id > $2)
+         ORDER BY id LIMIT $3",
+        event,
+        after,
+        limit
+    )
+    .fetch_all(conn)
+    .await?)
+}
+
+/// A page of the waitlist, in order.
+pub async fn waitlist(
+    conn: &mut PgConnection,
+    event: Uuid,
+    after_seq: i64,
+    limit: i64,
+) -> Result<Vec<RegRow>> {
+    Ok(sqlx::query_as!(
+        RegRow,
+        "SELECT id, event_id, user_id, tier_id, status, waitlist_seq, answers, created_at, updated_at
+         FROM registrations
+         WHERE event_id = $1 AND status = 'waitlisted' AND waitlist_seq > $2
+         ORDER BY waitlist_seq LIMIT $3",
+        event,
+        after_seq,
+        limit
+    )
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Checks a registration in; `false` when it already was.
+pub async fn check_in(conn: &mut PgConnection, id: Uuid, event: Uuid) -> Result<(RegRow, bool)> {
+    let first = sqlx::query_as!(
+        RegRow,
+        "UPDATE registrations SET status = 'checked_in', updated_at = now()
+         WHERE id = $1 AND event_id = $2 AND status = 'confirmed'
+         RETURNING id, event_id, user_id, tier_id, status, waitlist_seq, answers, created_at, updated_at",
+        id,
+        event
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    if let Some(row) = first {
+        let msg = pb::RegistrationChanged {
+            registration: Some(row.to_pb(0)),
+            event_title: String::new(),
+        };
+        outbox::enqueue(conn, "join.checked_in", row.id, &msg).await?;
+        return Ok((row, true));
+    }
+    let row = sqlx::query_as!(
+        RegRow,
+        "SELECT id, event_id, user_id, tier_id, status, waitlist_seq, answers, created_at, updated_at
+         FROM registrations WHERE id = $1",
+        id
+    )
+    .fetch_optional(conn)
+    .await?
+    .ok_or_else(|| Error::new(ErrorCode::NotFound, "ticket_code: no such registration"))?;
+    if row.event_id != event {
+        return Err(Error::new(
+            ErrorCode::FailedPrecondition,
+            "ticket_code: this ticket is for another event",
+        )
+        .with_reason("TICKET_FOREIGN"));
+    }
+    match row.status.as_str() {
+        "checked_in" => Ok((row, false)),
+        other => Err(Error::new(
+            ErrorCode::FailedPrecondition,
+            format!("ticket_code: the registration is {other}"),
+        )
+        .with_reason("TICKET_NOT_VALID")),
+    }
+}

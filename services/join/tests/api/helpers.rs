@@ -1,0 +1,271 @@
+use std::time::Duration;
+
+use sqlx::PgPool;
+use tonic::transport::Channel;
+use uuid::Uuid;
+
+use cityevents_authn::SigningKey;
+use cityevents_proto::cityevents::event::v1::{
+    self as ev, event_service_client::EventServiceClient,
+};
+use cityevents_proto::cityevents::join::v1::{self as pb, join_service_client::JoinServiceClient};
+use cityevents_runtime::CancellationToken;
+use cityevents_runtime::config::{Secret, ServerConfig};
+use cityevents_runtime::grpc::client::ClientConfig;
+use cityevents_testkit::{World, authed, fresh_database};
+
+/// Stops the services when the test ends.
+pub struct StopOnDrop(CancellationToken);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
+}
+
+pub struct TestApp {
+    pub world: World,
+    pub events: EventServiceClient<Channel>,
+    pub join: JoinServiceClient<Channel>,
+    pub pool: PgPool,
+    pub organizer: String,
+    event_config: event::Config,
+    join_addr: std::net::SocketAddr,
+    stop: CancellationToken,
+    _stop: StopOnDrop,
+}
+
+async fn channel(addr: std::net::SocketAddr) -> Channel {
+    Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap()
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(tune: impl FnOnce(&mut join::Config)) -> TestApp {
+    let world = World::start().await;
+    let stop = CancellationToken::new();
+
+    let mut ecfg = event::Config {
+        server: ServerConfig::ephemeral(),
+        ..event::Config::default()
+    };
+    ecfg.database.url = Secret::new(fresh_database("event_test").await);
+    (ecfg.redis, ecfg.nats, ecfg.verifier, ecfg.auth) = (
+        world.redis.clone(),
+        world.nats.clone(),
+        world.verifier.clone(),
+        world.auth.clone(),
+    );
+    let event_config = ecfg.clone();
+    let event_host = event::build(ecfg).await.unwrap();
+    let event_addr = event_host.grpc_addr();
+    tokio::spawn(event_host.run(stop.clone()));
+
+    let mut jcfg = join::Config {
+        server: ServerConfig::ephemeral(),
+        ..join::Config::default()
+    };
+    let db = fresh_database("join_test").await;
+    jcfg.database.url = Secret::new(db.clone());
+    jcfg.database.max_connections = 20;
+    (jcfg.redis, jcfg.nats, jcfg.verifier, jcfg.auth) = (
+        world.redis.clone(),
+        world.nats.clone(),
+        world.verifier.clone(),
+        world.auth.clone(),
+    );
+    jcfg.event = ClientConfig {
+        endpoint: format!("http://{event_addr}"),
+        ..ClientConfig::default()
+    };
+    jcfg.tickets.signing_key = Some(Secret::new(
+        SigningKey::generate().unwrap().to_pem().unwrap(),
+    ));
+    jcfg.server.concurrency_limit = 4_096;
+    tune(&mut jcfg);
+    let join_host = join::build(jcfg).await.unwrap();
+    let join_addr = join_host.grpc_addr();
+    tokio::spawn(join_host.run(stop.clone()));
+
+    let organizer = world.user().1;
+    TestApp {
+        events: EventServiceClient::new(channel(event_addr).await),
+        join: JoinServiceClient::new(channel(join_addr).await),
+        pool: PgPool::connect(&db).await.unwrap(),
+        world,
+        organizer,
+        event_config,
+        join_addr,
+        stop: stop.clone(),
+        _stop: StopOnDrop(stop),
+    }
+}
+
+pub fn ts(offset_hours: i64) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: chrono::Utc::now().timestamp() + offset_hours * 3600,
+        nanos: 0,
+    }
+}
+
+pub fn draft(capacity: i32, waitlist_cap: i32) -> ev::EventDraft {
+    ev::EventDraft {
+        title: "Concert".into(),
+        starts_at: Some(ts(24)),
+        ends_at: Some(ts(26)),
+        time_zone: "Europe/Paris".into(),
+        location: Some(ev::event_draft::Location::OnlineUrl(
+            "https://example.org/live".into(),
+        )),
+        capacity,
+        waitlist_cap,
+        ..ev::EventDraft::default()
+    }
+}
+
+impl TestApp {
+    /// A second event-service replica on the same database that also knows
+    /// the join service (for the capacity floor).
+    pub async fn event_replica_with_join(&self) -> EventServiceClient<Channel> {
+        let mut cfg = self.event_config.clone();
+        cfg.join = ClientConfig {
+            endpoint: format!("http://{}", self.join_addr),
+            ..ClientConfig::default()
+        };
+        let host = event::build(cfg).await.unwrap();
+        let addr = host.grpc_addr();
+        tokio::spawn(host.run(self.stop.clone()));
+        EventServiceClient::new(channel(addr).await)
+    }
+
+    /// Creates and publishes an event organized by `self.organizer`.
+    pub async fn event(&self, draft: ev::EventDraft) -> ev::Event {
+        let mut events = self.events.clone();
+        let created = events.create_event(authed(
+            ev::CreateEventRequest { draft: Some(draft) },
+            &self.organizer,
+        ));
+        let e = created.await.unwrap().into_inner().event.unwrap();
+        let publish = ev::PublishEventRequest {
+            event_id: e.id.clone(),
+            expected_version: e.version,
+        };
+        self.events
+            .clone()
+            .publish_event(authed(publish, &self.organizer))
+            .await
+            .unwrap()
+            .into_inner()
+            .event
+            .unwrap()
+    }
+
+    pub async fn join_as(
+        &self,
+        token: &str,
+        event: &str,
+    ) -> Result<pb::Registration, tonic::Status> {
+        let req = authed(
+            pb::JoinRequest {
+                event_id: event.into(),
+                ..Default::default()
+            },
+            token,
+        );
+        Ok(self
+            .join
+            .clone()
+            .join(req)
+            .await?
+            .into_inner()
+            .registration
+            .unwrap())
+    }
+
+    pub async fn leave_as(
+        &self,
+        token: &str,
+        event: &str,
+    ) -> Result<pb::Registration, tonic::Status> {
+        let req = authed(
+            pb::LeaveRequest {
+                event_id: event.into(),
+            },
+            token,
+        );
+        Ok(self
+            .join
+            .clone()
+            .leave(req)
+            .await?
+            .into_inner()
+            .registration
+            .unwrap())
+    }
+
+    pub async fn counts(&self, event: &str) -> pb::GetCountsResponse {
+        self.join
+            .clone()
+            .get_counts(pb::GetCountsRequest {
+                event_id: event.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+    }
+
+    pub async fn status_of(&self, token: &str, event: &str) -> pb::RegistrationStatus {
+        let req = authed(
+            pb::GetRegistrationRequest {
+                event_id: event.into(),
+            },
+            token,
+        );
+        self.join
+            .clone()
+            .get_registration(req)
+            .await
+            .unwrap()
+            .into_inner()
+            .registration
+            .unwrap()
+            .status()
+    }
+
+    /// Polls (bounded) until `check` holds.
+    pub async fn eventually<F: AsyncFn() -> bool>(&self, what: &str, check: F) {
+        for _ in 0..400 {
+            if check().await {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("never happened: {what}");
+    }
+
+    /// `(status, count)` of the event's registrations in the database.
+    pub async fn statuses(&self, event: &str) -> Vec<(String, i64)> {
+        sqlx::query_as("SELECT status, count(*) FROM registrations WHERE event_id = $1::uuid GROUP BY status ORDER BY status")
+            .bind(event)
+            .fetch_all(&self.pool)
+            .await
+            .unwrap()
+    }
+}
+
+pub fn reason(s: &tonic::Status) -> String {
+    s.metadata()
+        .get("x-cityevents-error")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default()
+}
+
+pub fn new_user(app: &TestApp) -> (Uuid, String) {
+    app.world.user()
+}
