@@ -13,10 +13,13 @@ BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug"
 
 key="$RUN/auth-signing.pem"
 [ -f "$key" ] || "$BIN/auth" keygen >"$key"
+tickets="$RUN/ticket-signing.pem"
+[ -f "$tickets" ] || "$BIN/auth" keygen >"$tickets"
 
-# name grpc-port admin-port
+# name grpc-port admin-port [extra VAR=value settings]
 start() {
   local name=$1 grpc=$2 admin=$3
+  shift 3
   if [ -f "$RUN/$name.pid" ] && kill -0 "$(cat "$RUN/$name.pid")" 2>/dev/null; then
     log "$name already running"
     return
@@ -25,8 +28,7 @@ start() {
   CITYEVENTS_SERVER__ADMIN_ADDR="127.0.0.1:$admin" \
   CITYEVENTS_DATABASE__URL="$(pg_url "cityevents_$name")" \
   CITYEVENTS_REDIS__URL="redis://127.0.0.1:$REDIS_PORT" \
-  CITYEVENTS_TOKENS__SIGNING_KEY_FILES="[\"$key\"]" \
-    nohup "$BIN/$name" serve >"$RUN/$name.log" 2>&1 &
+    env "$@" nohup "$BIN/$name" serve >"$RUN/$name.log" 2>&1 &
   echo $! >"$RUN/$name.pid"
   for _ in $(seq 100); do
     grpcurl -plaintext -d '{}' "127.0.0.1:$grpc" grpc.health.v1.Health/Check >/dev/null 2>&1 && break
@@ -36,7 +38,9 @@ start() {
     log "$name did not become healthy; see $RUN/$name.log"; tail -5 "$RUN/$name.log"; exit 1; }
 }
 
-start auth 50051 9101
+start auth 50051 9101 CITYEVENTS_TOKENS__SIGNING_KEY_FILES="[\"$key\"]"
+start event 50052 9102 CITYEVENTS_AUTH__ENDPOINT=http://127.0.0.1:50051 CITYEVENTS_JOIN__ENDPOINT=http://127.0.0.1:50053
+start join 50053 9103 CITYEVENTS_AUTH__ENDPOINT=http://127.0.0.1:50051 CITYEVENTS_EVENT__ENDPOINT=http://127.0.0.1:50052 CITYEVENTS_TICKETS__SIGNING_KEY_FILE="$tickets"
 
 # Demo accounts (idempotent): an admin and a user, both verified.
 seed() {
@@ -49,13 +53,33 @@ seed() {
 seed admin@cityevents.local admin
 seed ada@cityevents.local user
 
+# A published demo event organized by ada (once).
+token=$(grpcurl -plaintext -d '{"email":"ada@cityevents.local","password":"cityevents-demo"}' \
+  127.0.0.1:50051 cityevents.auth.v1.AuthService/Login | python3 -c 'import json,sys; print(json.load(sys.stdin)["session"]["accessToken"])')
+if ! grpcurl -plaintext -H "authorization: Bearer $token" -d '{}' 127.0.0.1:50052 \
+    cityevents.event.v1.EventService/ListOrganizedEvents | grep -q '"id"'; then
+  start_at=$(date -u -d '+7 days' +%Y-%m-%dT18:00:00Z); end_at=$(date -u -d '+7 days' +%Y-%m-%dT21:00:00Z)
+  created=$(grpcurl -plaintext -H "authorization: Bearer $token" -d "{\"draft\":{\"title\":\"Rust & Coffee\",
+    \"category\":\"tech\",\"startsAt\":\"$start_at\",\"endsAt\":\"$end_at\",\"timeZone\":\"Europe/Berlin\",
+    \"venue\":{\"name\":\"Café Kante\",\"city\":\"Berlin\",\"latitude\":52.52,\"longitude\":13.40},
+    \"capacity\":20,\"waitlistCap\":10}}" 127.0.0.1:50052 cityevents.event.v1.EventService/CreateEvent)
+  id=$(echo "$created" | python3 -c 'import json,sys; print(json.load(sys.stdin)["event"]["id"])')
+  grpcurl -plaintext -H "authorization: Bearer $token" -d "{\"event_id\":\"$id\",\"expected_version\":1}" \
+    127.0.0.1:50052 cityevents.event.v1.EventService/PublishEvent >/dev/null
+  log "demo event $id published"
+fi
+
 cat <<MSG
 
 CityEvents is running.
   auth     gRPC  127.0.0.1:50051   metrics http://127.0.0.1:9101/metrics   log $RUN/auth.log
+  event    gRPC  127.0.0.1:50052   metrics http://127.0.0.1:9102/metrics   log $RUN/event.log
+  join     gRPC  127.0.0.1:50053   metrics http://127.0.0.1:9103/metrics   log $RUN/join.log
   postgres $(pg_url)   redis redis://127.0.0.1:$REDIS_PORT   nats nats://127.0.0.1:$NATS_PORT
 Demo accounts (password "cityevents-demo"): admin@cityevents.local (admin), ada@cityevents.local
 Try:  grpcurl -plaintext -d '{"email":"ada@cityevents.local","password":"cityevents-demo"}' \\
         127.0.0.1:50051 cityevents.auth.v1.AuthService/Login
+      grpcurl -plaintext -H "authorization: Bearer <accessToken>" -d '{"event_id":"<id>"}' \\
+        127.0.0.1:50053 cityevents.join.v1.JoinService/Join
 Stop: make stop
 MSG

@@ -230,6 +230,9 @@ async fn a_message_delivered_twice_is_applied_once() {
 #[tokio::test]
 async fn a_poison_message_lands_in_the_dead_letter_stream_after_the_retry_bound() {
     let bus = bus().await;
+    streams::ensure_stream(&bus.js, &bus.prefix, "test")
+        .await
+        .unwrap();
     bus.enqueue("test.poison", 1).await;
     bus.enqueue("test.fine", 2).await;
     let (stop, task) = bus.consume(3);

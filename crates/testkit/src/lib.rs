@@ -41,7 +41,9 @@ pub async fn fresh_database(prefix: &str) -> String {
         .execute(&mut admin)
         .await
         .expect("create test database");
-    format!("{}/{db}", pg_base())
+    // Loopback in tests and benches: no TLS to PostgreSQL (sqlx would
+    // otherwise negotiate it with Debian's snakeoil certificate).
+    format!("{}/{db}?sslmode=disable", pg_base())
 }
 
 /// Settings one test's services share so they see each other and nobody else.

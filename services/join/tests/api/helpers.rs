@@ -30,7 +30,7 @@ pub struct TestApp {
     pub pool: PgPool,
     pub organizer: String,
     event_config: event::Config,
-    join_addr: std::net::SocketAddr,
+    pub join_addr: std::net::SocketAddr,
     stop: CancellationToken,
     _stop: StopOnDrop,
 }
