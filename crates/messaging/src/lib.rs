@@ -33,6 +33,16 @@ pub async fn migrate(pool: &sqlx::PgPool) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("messaging migrations failed: {e}"))
 }
 
+/// The messaging tables, then the service's own migrations: what every
+/// service applies at start-up (or in the chart's migration hook).
+pub async fn migrate_with(
+    pool: &sqlx::PgPool,
+    service: &sqlx::migrate::Migrator,
+) -> anyhow::Result<()> {
+    migrate(pool).await?;
+    cityevents_runtime::db::migrate(pool, service).await
+}
+
 /// NATS connection settings.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]

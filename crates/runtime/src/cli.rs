@@ -1,5 +1,6 @@
-//! The command line every service binary shares: `<svc> serve | migrate`,
-//! plus whatever extra the service adds, with one error and exit path.
+//! The command line every service binary shares: `<svc> serve | migrate`
+//! (`--config FILE`), plus whatever extra commands the service adds, with one
+//! error and exit path. A service's `main.rs` is one call to [`main`].
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -17,7 +18,62 @@ pub trait ServiceConfig: DeserializeOwned + Serialize + Default {
     fn telemetry(&self) -> &TelemetryConfig;
 }
 
-/// `serve` or `migrate`, parsed by the service's own clap definition.
+/// A service-specific subcommand (e.g. `auth keygen`).
+pub struct Extra {
+    /// Subcommand name.
+    pub name: &'static str,
+    /// One-line help.
+    pub about: &'static str,
+    /// What it does.
+    pub run: fn() -> ExitCode,
+}
+
+/// Parses the command line and runs `serve`, `migrate` or an extra command.
+pub fn main<C, S, SF, M, MF>(
+    name: &'static str,
+    about: &'static str,
+    extra: &[Extra],
+    serve: S,
+    migrate: M,
+) -> ExitCode
+where
+    C: ServiceConfig,
+    S: FnOnce(C, CancellationToken) -> SF,
+    SF: Future<Output = anyhow::Result<()>>,
+    M: FnOnce(C) -> MF,
+    MF: Future<Output = anyhow::Result<()>>,
+{
+    use clap::{Arg, Command as Cmd, value_parser};
+    let mut cli = Cmd::new(name)
+        .about(about)
+        .version(env!("CARGO_PKG_VERSION"))
+        .subcommand_required(true)
+        .arg(
+            Arg::new("config")
+                .long("config")
+                .env("CITYEVENTS_CONFIG_FILE")
+                .global(true)
+                .value_parser(value_parser!(PathBuf))
+                .help("TOML config file; CITYEVENTS_* environment variables override it"),
+        )
+        .subcommand(Cmd::new("serve").about("Serve gRPC until SIGTERM"))
+        .subcommand(Cmd::new("migrate").about("Apply database migrations and exit"));
+    for e in extra {
+        cli = cli.subcommand(Cmd::new(e.name).about(e.about));
+    }
+    let matches = cli.get_matches();
+    let file = matches.get_one::<PathBuf>("config").cloned();
+    match matches.subcommand_name() {
+        Some("serve") => run(name, file, Command::Serve, serve, migrate),
+        Some("migrate") => run(name, file, Command::Migrate, serve, migrate),
+        other => extra
+            .iter()
+            .find(|e| Some(e.name) == other)
+            .map_or(ExitCode::FAILURE, |e| (e.run)()),
+    }
+}
+
+/// `serve` or `migrate`.
 pub enum Command {
     /// Serve until SIGTERM.
     Serve,

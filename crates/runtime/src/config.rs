@@ -163,6 +163,10 @@ pub struct RedisConfig {
     pub url: Secret,
     /// Prefix for every key this service writes (tests use a unique one).
     pub key_prefix: String,
+    /// How long one command may take before it fails as UNAVAILABLE.
+    pub response_timeout_ms: u64,
+    /// How long connecting may take.
+    pub connect_timeout_ms: u64,
 }
 
 impl Default for RedisConfig {
@@ -170,6 +174,8 @@ impl Default for RedisConfig {
         Self {
             url: Secret::new("redis://127.0.0.1:6379"),
             key_prefix: "ce:".into(),
+            response_timeout_ms: 2_000,
+            connect_timeout_ms: 2_000,
         }
     }
 }

@@ -235,6 +235,14 @@ impl From<Error> for tonic::Status {
     }
 }
 
+/// What a tonic handler returns.
+pub type Reply<T> = std::result::Result<tonic::Response<T>, tonic::Status>;
+
+/// Turns a handler's result into a tonic reply (errors through the table).
+pub fn reply<T>(r: Result<T>) -> Reply<T> {
+    r.map(tonic::Response::new).map_err(tonic::Status::from)
+}
+
 /// Returns `Err(Error::invalid(field, problem))` when `cond` is false.
 pub fn ensure(cond: bool, field: &str, problem: &str) -> Result<()> {
     if cond {

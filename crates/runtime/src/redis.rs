@@ -17,7 +17,14 @@ impl Redis {
     pub async fn connect(cfg: &RedisConfig) -> anyhow::Result<Self> {
         let client = redis::Client::open(cfg.url.expose())
             .map_err(|e| anyhow::anyhow!("redis.url is not valid: {e}"))?;
-        let conn = ConnectionManager::new(client)
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_response_timeout(Some(std::time::Duration::from_millis(
+                cfg.response_timeout_ms,
+            )))
+            .set_connection_timeout(Some(std::time::Duration::from_millis(
+                cfg.connect_timeout_ms,
+            )));
+        let conn = ConnectionManager::new_with_config(client, config)
             .await
             .map_err(|e| anyhow::anyhow!("redis connect: {e}"))?;
         Ok(Self {

@@ -72,10 +72,17 @@ impl Drop for CancelOnDrop {
 impl World {
     /// Starts an auth service with a fresh key and database.
     pub async fn start() -> Self {
+        // Warnings and errors of every service show in a failing test's output.
+        let logs = cityevents_runtime::config::TelemetryConfig {
+            log_filter: "warn".into(),
+            ..Default::default()
+        };
+        cityevents_runtime::telemetry::init("test", &logs).unwrap();
         let id = Uuid::new_v4().simple().to_string();
         let redis = RedisConfig {
             url: Secret::new(redis_url()),
             key_prefix: format!("test:{id}:"),
+            ..RedisConfig::default()
         };
         let nats = NatsConfig {
             url: nats_url(),

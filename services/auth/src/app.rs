@@ -26,7 +26,7 @@ pub async fn build(cfg: Config) -> anyhow::Result<Host> {
     let metrics = Metrics::new()?;
     let pool = db::pool(&cfg.database)?;
     if cfg.database.migrate_on_start {
-        migrate_pool(&pool).await?;
+        cityevents_messaging::migrate_with(&pool, &crate::MIGRATOR).await?;
     }
     let js = cityevents_messaging::connect(&cfg.nats).await?;
     let relay = Relay::new(
@@ -72,10 +72,5 @@ pub async fn build(cfg: Config) -> anyhow::Result<Host> {
 
 /// Applies the migrations and returns (the chart's pre-upgrade hook).
 pub async fn migrate(cfg: &Config) -> anyhow::Result<()> {
-    migrate_pool(&db::pool(&cfg.database)?).await
-}
-
-async fn migrate_pool(pool: &sqlx::PgPool) -> anyhow::Result<()> {
-    cityevents_messaging::migrate(pool).await?;
-    db::migrate(pool, &crate::MIGRATOR).await
+    cityevents_messaging::migrate_with(&db::pool(&cfg.database)?, &crate::MIGRATOR).await
 }

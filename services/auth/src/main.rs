@@ -1,46 +1,21 @@
 //! `auth serve | migrate | keygen`: see the library for everything else.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
-
-use auth::Config;
-use cityevents_runtime::cli;
-
-#[derive(Parser)]
-#[command(version, about = "CityEvents auth service")]
-struct Cli {
-    /// TOML config file; CITYEVENTS_* environment variables override it.
-    #[arg(long, env = "CITYEVENTS_CONFIG_FILE", global = true)]
-    config: Option<PathBuf>,
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Serve gRPC until SIGTERM.
-    Serve,
-    /// Apply database migrations and exit.
-    Migrate,
-    /// Print a new Ed25519 signing key (PKCS#8 PEM).
-    Keygen,
-}
+use cityevents_runtime::cli::{Extra, main as service_main};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let command = match cli.command {
-        Command::Serve => cli::Command::Serve,
-        Command::Migrate => cli::Command::Migrate,
-        Command::Keygen => return keygen(),
+    let keygen = Extra {
+        name: "keygen",
+        about: "Print a new Ed25519 signing key (PKCS#8 PEM)",
+        run: keygen,
     };
-    cli::run(
+    service_main(
         "auth",
-        cli.config,
-        command,
-        |cfg: Config, shutdown| async move { auth::build(cfg).await?.run(shutdown).await },
-        |cfg: Config| async move { auth::app::migrate(&cfg).await },
+        "CityEvents auth service",
+        &[keygen],
+        |cfg: auth::Config, shutdown| async move { auth::build(cfg).await?.run(shutdown).await },
+        |cfg: auth::Config| async move { auth::app::migrate(&cfg).await },
     )
 }
 

@@ -141,6 +141,9 @@ pub struct Fallback {
     /// Events known to have a snapshot (snapshots are never deleted), so the
     /// hot path asks the database once per event, not once per join.
     known: std::sync::RwLock<std::collections::HashSet<Uuid>>,
+    /// Bounds first-sight lookups, so a rush on a new event does not drain
+    /// the pool: the first lookup fills `known`, the rest find it there.
+    lookups: tokio::sync::Semaphore,
 }
 
 impl Fallback {
@@ -149,12 +152,18 @@ impl Fallback {
             pool,
             events,
             known: Default::default(),
+            lookups: tokio::sync::Semaphore::new(2),
         }
     }
 
     /// Makes sure a snapshot of `id` exists, or answers NOT_FOUND.
     pub async fn ensure(&self, id: Uuid) -> Result<()> {
-        if self.known.read().is_ok_and(|k| k.contains(&id)) {
+        let known = || self.known.read().is_ok_and(|k| k.contains(&id));
+        if known() {
+            return Ok(());
+        }
+        let _permit = self.lookups.acquire().await.map_err(Error::internal)?;
+        if known() {
             return Ok(());
         }
         self.fetch(id).await?;

@@ -12,11 +12,12 @@ mod recovery;
 use std::sync::Arc;
 
 use sqlx::PgPool;
-use tonic::{Request, Response, Status};
+use tonic::Request;
 
 use cityevents_authn::{Principal, Revocations, Verifier};
 use cityevents_proto::cityevents::auth::v1::{self as pb, auth_service_server::AuthService};
 use cityevents_runtime::Result;
+use cityevents_runtime::error::{Reply, reply};
 
 use crate::config::{RateLimits, TokenConfig};
 use crate::metrics::AuthMetrics;
@@ -72,41 +73,25 @@ fn client_address<T>(req: &Request<T>, trust_forwarded_for: bool) -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-fn reply<T>(r: Result<T>) -> std::result::Result<Response<T>, Status> {
-    r.map(Response::new).map_err(Status::from)
-}
-
 #[tonic::async_trait]
 impl AuthService for AuthApi {
     #[tracing::instrument(skip_all)]
-    async fn register(
-        &self,
-        req: Request<pb::RegisterRequest>,
-    ) -> std::result::Result<Response<pb::RegisterResponse>, Status> {
+    async fn register(&self, req: Request<pb::RegisterRequest>) -> Reply<pb::RegisterResponse> {
         reply(self.state.register(req).await)
     }
 
     #[tracing::instrument(skip_all)]
-    async fn login(
-        &self,
-        req: Request<pb::LoginRequest>,
-    ) -> std::result::Result<Response<pb::LoginResponse>, Status> {
+    async fn login(&self, req: Request<pb::LoginRequest>) -> Reply<pb::LoginResponse> {
         reply(self.state.login(req).await)
     }
 
     #[tracing::instrument(skip_all)]
-    async fn refresh(
-        &self,
-        req: Request<pb::RefreshRequest>,
-    ) -> std::result::Result<Response<pb::RefreshResponse>, Status> {
+    async fn refresh(&self, req: Request<pb::RefreshRequest>) -> Reply<pb::RefreshResponse> {
         reply(self.state.refresh(req.into_inner()).await)
     }
 
     #[tracing::instrument(skip_all)]
-    async fn logout(
-        &self,
-        req: Request<pb::LogoutRequest>,
-    ) -> std::result::Result<Response<pb::LogoutResponse>, Status> {
+    async fn logout(&self, req: Request<pb::LogoutRequest>) -> Reply<pb::LogoutResponse> {
         reply(self.state.logout(req).await)
     }
 
@@ -114,22 +99,16 @@ impl AuthService for AuthApi {
     async fn logout_everywhere(
         &self,
         req: Request<pb::LogoutEverywhereRequest>,
-    ) -> std::result::Result<Response<pb::LogoutEverywhereResponse>, Status> {
+    ) -> Reply<pb::LogoutEverywhereResponse> {
         reply(self.state.logout_everywhere(req).await)
     }
 
-    async fn get_jwks(
-        &self,
-        _req: Request<pb::GetJwksRequest>,
-    ) -> std::result::Result<Response<pb::GetJwksResponse>, Status> {
+    async fn get_jwks(&self, _req: Request<pb::GetJwksRequest>) -> Reply<pb::GetJwksResponse> {
         reply(Ok(self.state.jwks()))
     }
 
     #[tracing::instrument(skip_all)]
-    async fn get_me(
-        &self,
-        req: Request<pb::GetMeRequest>,
-    ) -> std::result::Result<Response<pb::GetMeResponse>, Status> {
+    async fn get_me(&self, req: Request<pb::GetMeRequest>) -> Reply<pb::GetMeResponse> {
         reply(self.state.get_me(req).await)
     }
 
@@ -137,7 +116,7 @@ impl AuthService for AuthApi {
     async fn request_email_verification(
         &self,
         req: Request<pb::RequestEmailVerificationRequest>,
-    ) -> std::result::Result<Response<pb::RequestEmailVerificationResponse>, Status> {
+    ) -> Reply<pb::RequestEmailVerificationResponse> {
         reply(self.state.request_email_verification(req).await)
     }
 
@@ -145,7 +124,7 @@ impl AuthService for AuthApi {
     async fn verify_email(
         &self,
         req: Request<pb::VerifyEmailRequest>,
-    ) -> std::result::Result<Response<pb::VerifyEmailResponse>, Status> {
+    ) -> Reply<pb::VerifyEmailResponse> {
         reply(self.state.verify_email(req.into_inner()).await)
     }
 
@@ -153,7 +132,7 @@ impl AuthService for AuthApi {
     async fn request_password_reset(
         &self,
         req: Request<pb::RequestPasswordResetRequest>,
-    ) -> std::result::Result<Response<pb::RequestPasswordResetResponse>, Status> {
+    ) -> Reply<pb::RequestPasswordResetResponse> {
         reply(self.state.request_password_reset(req).await)
     }
 
@@ -161,31 +140,22 @@ impl AuthService for AuthApi {
     async fn reset_password(
         &self,
         req: Request<pb::ResetPasswordRequest>,
-    ) -> std::result::Result<Response<pb::ResetPasswordResponse>, Status> {
+    ) -> Reply<pb::ResetPasswordResponse> {
         reply(self.state.reset_password(req.into_inner()).await)
     }
 
     #[tracing::instrument(skip_all)]
-    async fn set_role(
-        &self,
-        req: Request<pb::SetRoleRequest>,
-    ) -> std::result::Result<Response<pb::SetRoleResponse>, Status> {
+    async fn set_role(&self, req: Request<pb::SetRoleRequest>) -> Reply<pb::SetRoleResponse> {
         reply(self.state.set_role(req).await)
     }
 
     #[tracing::instrument(skip_all)]
-    async fn ban_user(
-        &self,
-        req: Request<pb::BanUserRequest>,
-    ) -> std::result::Result<Response<pb::BanUserResponse>, Status> {
+    async fn ban_user(&self, req: Request<pb::BanUserRequest>) -> Reply<pb::BanUserResponse> {
         reply(self.state.ban_user(req).await)
     }
 
     #[tracing::instrument(skip_all)]
-    async fn unban_user(
-        &self,
-        req: Request<pb::UnbanUserRequest>,
-    ) -> std::result::Result<Response<pb::UnbanUserResponse>, Status> {
+    async fn unban_user(&self, req: Request<pb::UnbanUserRequest>) -> Reply<pb::UnbanUserResponse> {
         reply(self.state.unban_user(req).await)
     }
 }

@@ -8,11 +8,12 @@ mod moderation;
 use std::sync::Arc;
 
 use sqlx::PgPool;
-use tonic::{Request, Response, Status};
+use tonic::Request;
 
 use cityevents_authn::{Principal, Role, Verifier};
 use cityevents_proto::cityevents::event::v1::{self as pb, event_service_server::EventService};
 use cityevents_proto::cityevents::join::v1::join_service_client::JoinServiceClient;
+use cityevents_runtime::error::{Reply, reply};
 use cityevents_runtime::grpc::client::GrpcChannel;
 use cityevents_runtime::{Error, ErrorCode, Result};
 
@@ -84,12 +85,6 @@ fn ensure_version(row: &EventRow, expected: i64) -> Result<()> {
         ),
     ))
 }
-
-fn reply<T>(r: Result<T>) -> std::result::Result<Response<T>, Status> {
-    r.map(Response::new).map_err(Status::from)
-}
-
-type Reply<T> = std::result::Result<Response<T>, Status>;
 
 #[tonic::async_trait]
 impl EventService for EventApi {

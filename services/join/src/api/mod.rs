@@ -8,11 +8,12 @@ mod registration;
 use std::sync::Arc;
 
 use sqlx::PgPool;
-use tonic::{Request, Response, Status};
+use tonic::Request;
 use uuid::Uuid;
 
 use cityevents_authn::{Principal, Role, Verifier};
 use cityevents_proto::cityevents::join::v1::{self as pb, join_service_server::JoinService};
+use cityevents_runtime::error::{Reply, reply};
 use cityevents_runtime::{Error, ErrorCode, Result};
 
 use crate::batch::Batcher;
@@ -98,12 +99,6 @@ fn page_size(size: i32) -> i64 {
     } else {
         i64::from(size.min(500))
     }
-}
-
-type Reply<T> = std::result::Result<Response<T>, Status>;
-
-fn reply<T>(r: Result<T>) -> Reply<T> {
-    r.map(Response::new).map_err(Status::from)
 }
 
 #[tonic::async_trait]
