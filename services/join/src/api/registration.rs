@@ -42,16 +42,25 @@ impl State {
         {
             return Ok(stored);
         }
-        self.fallback.ensure(event).await?;
-        let cmd = JoinCommand {
+        let cmd = |idempotency: Option<(String, Vec<u8>)>| JoinCommand {
             user: me.user_id,
             event,
-            tier: r.tier_id,
-            answers: r.answers,
-            idempotency: key.map(|k| (k, hash)),
+            tier: r.tier_id.clone(),
+            answers: r.answers.clone(),
+            idempotency,
             reply: tokio::sync::oneshot::channel().0,
         };
-        match self.batcher.submit(cmd).await? {
+        let idempotency = key.map(|k| (k, hash));
+        // The batch reads the snapshot itself; only an event it does not know
+        // costs a lookup at the event service, then one more try.
+        let outcome = match self.batcher.submit(cmd(idempotency.clone())).await {
+            Err(e) if e.reason() == "EVENT_NOT_FOUND" => {
+                self.fallback.ensure(event).await?;
+                self.batcher.submit(cmd(idempotency)).await?
+            }
+            other => other?,
+        };
+        match outcome {
             Outcome::Registration(row, -1) => {
                 let mut conn = self.pool.acquire().await?;
                 let position = store::registration(&mut conn, event, me.user_id)
