@@ -1,169 +1,22 @@
-//! The join hot path. Joins are queued per shard (events hash to shards);
-//! each shard takes everything waiting, up to `max_batch`, and settles it in
-//! one transaction: lock the events' snapshot and tier rows (in id order),
-//! decide every join in arrival order against the locked counters, then one
-//! multi-row insert, one counter update and one outbox batch. A burst of
-//! joins costs one commit instead of one each, and the row locks keep every
-//! replica's batches for an event in series, so capacity is never exceeded.
+//! The batch's view of the rows it locked: the events' snapshots and tiers
+//! and the users' registrations, updated as each join is decided, then
+//! written back in bulk.
 
 use std::collections::{HashMap, HashSet};
-use std::hash::{Hash, Hasher};
-use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use prost::Message;
-use sqlx::{PgConnection, PgPool};
-use tokio::sync::{mpsc, oneshot};
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 use cityevents_messaging::outbox::{self, NewEvent};
 use cityevents_proto::cityevents::event::v1 as ev;
 use cityevents_proto::cityevents::join::v1 as pb;
-use cityevents_runtime::{CancellationToken, Error, ErrorCode, Result};
+use cityevents_runtime::{Error, ErrorCode, Result};
 
+use super::{JoinCommand, Outcome};
 use crate::answers;
-use crate::metrics::JoinMetrics;
 use crate::store::RegRow;
-
-/// One join waiting for its batch.
-pub struct JoinCommand {
-    pub user: Uuid,
-    pub event: Uuid,
-    /// Empty for the event's default tier.
-    pub tier: String,
-    pub answers: Vec<pb::Answer>,
-    /// Idempotency key and the request's hash.
-    pub idempotency: Option<(String, Vec<u8>)>,
-    pub reply: oneshot::Sender<Result<Outcome>>,
-}
-
-/// What a join produced.
-pub enum Outcome {
-    /// The registration (new or already there) and its waitlist position.
-    Registration(RegRow, i32),
-    /// The stored response of an earlier request with the same key.
-    Stored(Vec<u8>),
-}
-
-/// Shard queues; cheap to clone.
-#[derive(Clone)]
-pub struct Batcher {
-    shards: Arc<[mpsc::Sender<JoinCommand>]>,
-}
-
-/// The shard workers, run by the host until shutdown.
-pub struct Workers {
-    queues: Vec<mpsc::Receiver<JoinCommand>>,
-    pool: PgPool,
-    max_batch: usize,
-    metrics: JoinMetrics,
-}
-
-/// Creates `shards` queues and their workers.
-pub fn batcher(
-    pool: PgPool,
-    shards: usize,
-    max_batch: usize,
-    metrics: JoinMetrics,
-) -> (Batcher, Workers) {
-    let (senders, queues): (Vec<_>, Vec<_>) =
-        (0..shards.max(1)).map(|_| mpsc::channel(8_192)).unzip();
-    (
-        Batcher {
-            shards: senders.into(),
-        },
-        Workers {
-            queues,
-            pool,
-            max_batch: max_batch.max(1),
-            metrics,
-        },
-    )
-}
-
-impl Batcher {
-    /// Queues a join and waits for its batch to settle.
-    pub async fn submit(&self, cmd: JoinCommand) -> Result<Outcome> {
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        cmd.event.hash(&mut h);
-        let shard = &self.shards[(h.finish() % self.shards.len() as u64) as usize];
-        let rx = {
-            let (tx, rx) = oneshot::channel();
-            let cmd = JoinCommand { reply: tx, ..cmd };
-            shard.send(cmd).await.map_err(|_| stopping())?;
-            rx
-        };
-        rx.await.map_err(|_| stopping())?
-    }
-}
-
-fn stopping() -> Error {
-    Error::unavailable(anyhow::anyhow!("join batcher stopped"))
-}
-
-impl Workers {
-    /// Runs every shard until `stop` fires.
-    pub async fn run(self, stop: CancellationToken) -> anyhow::Result<()> {
-        let Workers {
-            queues,
-            pool,
-            max_batch,
-            metrics,
-        } = self;
-        let shards = queues
-            .into_iter()
-            .map(|q| shard(q, pool.clone(), max_batch, metrics.clone(), stop.clone()));
-        futures::future::join_all(shards).await;
-        Ok(())
-    }
-}
-
-async fn shard(
-    mut queue: mpsc::Receiver<JoinCommand>,
-    pool: PgPool,
-    max: usize,
-    metrics: JoinMetrics,
-    stop: CancellationToken,
-) {
-    loop {
-        let first = tokio::select! {
-            () = stop.cancelled() => break,
-            cmd = queue.recv() => match cmd { Some(c) => c, None => break },
-        };
-        let mut batch = vec![first];
-        while batch.len() < max {
-            match queue.try_recv() {
-                Ok(c) => batch.push(c),
-                Err(_) => break,
-            }
-        }
-        metrics.batch_size.observe(batch.len() as f64);
-        settle(&pool, batch, &metrics).await;
-    }
-}
-
-/// Runs one batch and answers every waiter.
-async fn settle(pool: &PgPool, mut batch: Vec<JoinCommand>, metrics: &JoinMetrics) {
-    let results = match run(pool, &mut batch).await {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::error!(error = %e, size = batch.len(), "join batch failed");
-            batch
-                .iter()
-                .map(|_| Err(Error::unavailable(anyhow::anyhow!("join batch failed"))))
-                .collect()
-        }
-    };
-    for (cmd, result) in batch.into_iter().zip(results) {
-        let label = match &result {
-            Ok(Outcome::Registration(r, _)) => r.status.as_str(),
-            Ok(Outcome::Stored(_)) => "replayed",
-            Err(_) => "refused",
-        };
-        metrics.joins.with_label_values(&[label]).inc();
-        let _ = cmd.reply.send(result);
-    }
-}
 
 struct Snapshot {
     status: String,
@@ -185,50 +38,16 @@ struct Tier {
 }
 
 /// The batch's view of the locked rows, updated as joins are decided.
-struct Ledger {
+pub(super) struct Ledger {
     snapshots: HashMap<Uuid, Snapshot>,
     tiers: HashMap<(Uuid, String), Tier>,
     regs: HashMap<(Uuid, Uuid), RegRow>,
     new_regs: Vec<RegRow>,
 }
 
-enum Pending {
-    Done(Result<Outcome>),
-    /// Another request holds the key: read its stored answer after commit.
-    Replay,
-    /// An earlier request of this batch has the same key.
-    SameAs(usize),
-}
-
-async fn run(pool: &PgPool, batch: &mut [JoinCommand]) -> anyhow::Result<Vec<Result<Outcome>>> {
-    let mut tx = pool.begin().await?;
-    let mut ledger = lock(&mut tx, batch).await?;
-    let claimed = claim_keys(&mut tx, batch).await?;
-    let mut pending = Vec::with_capacity(batch.len());
-    let mut first_with_key: HashMap<(Uuid, &str), usize> = HashMap::new();
-    for (i, cmd) in batch.iter().enumerate() {
-        if let Some((key, _)) = &cmd.idempotency {
-            if let Some(&j) = first_with_key.get(&(cmd.user, key.as_str())) {
-                pending.push(Pending::SameAs(j));
-                continue;
-            }
-            first_with_key.insert((cmd.user, key.as_str()), i);
-            if !claimed.contains(&(cmd.user, key.clone())) {
-                pending.push(Pending::Replay);
-                continue;
-            }
-        }
-        pending.push(Pending::Done(ledger.decide(cmd)));
-    }
-    ledger.write(&mut tx).await?;
-    store_responses(&mut tx, batch, &pending).await?;
-    tx.commit().await?;
-    resolve(pool, batch, pending).await
-}
-
 /// Locks the snapshot and tier rows of the batch's events, in id order, and
 /// reads the registrations the batch's users already have.
-async fn lock(conn: &mut PgConnection, batch: &[JoinCommand]) -> anyhow::Result<Ledger> {
+pub(super) async fn lock(conn: &mut PgConnection, batch: &[JoinCommand]) -> anyhow::Result<Ledger> {
     let mut events: Vec<Uuid> = batch.iter().map(|c| c.event).collect();
     events.sort_unstable();
     events.dedup();
@@ -299,42 +118,13 @@ async fn lock(conn: &mut PgConnection, batch: &[JoinCommand]) -> anyhow::Result<
     })
 }
 
-/// Claims the batch's idempotency keys; returns the ones this batch owns.
-async fn claim_keys(
-    conn: &mut PgConnection,
-    batch: &[JoinCommand],
-) -> anyhow::Result<HashSet<(Uuid, String)>> {
-    let (mut users, mut keys, mut hashes) = (Vec::new(), Vec::new(), Vec::new());
-    for cmd in batch {
-        if let Some((key, hash)) = &cmd.idempotency {
-            users.push(cmd.user);
-            keys.push(key.clone());
-            hashes.push(hash.clone());
-        }
-    }
-    if users.is_empty() {
-        return Ok(HashSet::new());
-    }
-    let rows = sqlx::query!(
-        "INSERT INTO idempotency_keys (user_id, key, request_hash, expires_at)
-         SELECT u, k, h, now() + interval '24 hours' FROM UNNEST($1::uuid[], $2::text[], $3::bytea[]) AS t(u, k, h)
-         ON CONFLICT DO NOTHING RETURNING user_id, key",
-        &users,
-        &keys,
-        &hashes
-    )
-    .fetch_all(conn)
-    .await?;
-    Ok(rows.into_iter().map(|r| (r.user_id, r.key)).collect())
-}
-
 fn refuse(code: ErrorCode, reason: &'static str, msg: &str) -> Error {
     Error::new(code, msg).with_reason(reason)
 }
 
 impl Ledger {
     /// Decides one join against the locked counters.
-    fn decide(&mut self, cmd: &JoinCommand) -> Result<Outcome> {
+    pub(super) fn decide(&mut self, cmd: &JoinCommand) -> Result<Outcome> {
         let now = Utc::now();
         let snap = self.snapshots.get_mut(&cmd.event).ok_or_else(|| {
             refuse(
@@ -436,7 +226,7 @@ impl Ledger {
     }
 
     /// Writes the batch: registrations, counters, outbox.
-    async fn write(&self, conn: &mut PgConnection) -> anyhow::Result<()> {
+    pub(super) async fn write(&self, conn: &mut PgConnection) -> anyhow::Result<()> {
         if self.new_regs.is_empty() {
             return Ok(());
         }
@@ -565,122 +355,4 @@ impl Ledger {
         }
         out
     }
-}
-
-/// Stores the first answer of each claimed key; frees keys whose join failed.
-async fn store_responses(
-    conn: &mut PgConnection,
-    batch: &[JoinCommand],
-    pending: &[Pending],
-) -> anyhow::Result<()> {
-    let (mut users, mut keys, mut responses, mut freed_users, mut freed_keys) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for (cmd, p) in batch.iter().zip(pending) {
-        let (Some((key, _)), Pending::Done(result)) = (&cmd.idempotency, p) else {
-            continue;
-        };
-        match result {
-            Ok(Outcome::Registration(row, position)) => {
-                users.push(cmd.user);
-                keys.push(key.clone());
-                responses.push(
-                    pb::JoinResponse {
-                        registration: Some(row.to_pb(*position)),
-                    }
-                    .encode_to_vec(),
-                );
-            }
-            _ => {
-                freed_users.push(cmd.user);
-                freed_keys.push(key.clone());
-            }
-        }
-    }
-    if !users.is_empty() {
-        sqlx::query!(
-            "UPDATE idempotency_keys SET response = v.r FROM UNNEST($1::uuid[], $2::text[], $3::bytea[]) AS v(u, k, r)
-             WHERE user_id = v.u AND key = v.k",
-            &users,
-            &keys,
-            &responses
-        )
-        .execute(&mut *conn)
-        .await?;
-    }
-    if !freed_users.is_empty() {
-        sqlx::query!(
-            "DELETE FROM idempotency_keys USING UNNEST($1::uuid[], $2::text[]) AS v(u, k) WHERE user_id = v.u AND key = v.k",
-            &freed_users,
-            &freed_keys
-        )
-        .execute(conn)
-        .await?;
-    }
-    Ok(())
-}
-
-/// Turns pending results into answers; replays read the stored response.
-async fn resolve(
-    pool: &PgPool,
-    batch: &[JoinCommand],
-    pending: Vec<Pending>,
-) -> anyhow::Result<Vec<Result<Outcome>>> {
-    let mut out: Vec<Result<Outcome>> = Vec::with_capacity(batch.len());
-    for (i, p) in pending.into_iter().enumerate() {
-        let cmd = &batch[i];
-        let result = match p {
-            Pending::Done(r) => r,
-            Pending::SameAs(j) if !same_hash(cmd, &batch[j]) => Err(key_reused()),
-            Pending::SameAs(j) => match &out[j] {
-                Ok(Outcome::Registration(row, pos)) => Ok(Outcome::Registration(row.clone(), *pos)),
-                Ok(Outcome::Stored(bytes)) => Ok(Outcome::Stored(bytes.clone())),
-                Err(_) => Err(Error::new(
-                    ErrorCode::Conflict,
-                    "a request with this idempotency key failed; retry it",
-                )),
-            },
-            Pending::Replay => stored(pool, cmd).await?,
-        };
-        out.push(result);
-    }
-    Ok(out)
-}
-
-fn same_hash(a: &JoinCommand, b: &JoinCommand) -> bool {
-    a.idempotency.as_ref().map(|k| &k.1) == b.idempotency.as_ref().map(|k| &k.1)
-}
-
-pub fn key_reused() -> Error {
-    Error::new(
-        ErrorCode::FailedPrecondition,
-        "idempotency-key: already used for a different request",
-    )
-    .with_reason("IDEMPOTENCY_KEY_REUSED")
-}
-
-async fn stored(pool: &PgPool, cmd: &JoinCommand) -> anyhow::Result<Result<Outcome>> {
-    let Some((key, hash)) = &cmd.idempotency else {
-        return Ok(Err(key_reused()));
-    };
-    let row = sqlx::query!(
-        "SELECT request_hash, response FROM idempotency_keys WHERE user_id = $1 AND key = $2",
-        cmd.user,
-        key
-    )
-    .fetch_optional(pool)
-    .await?;
-    Ok(match row {
-        Some(r) if &r.request_hash != hash => Err(key_reused()),
-        Some(r) => match r.response {
-            Some(bytes) => Ok(Outcome::Stored(bytes)),
-            None => Err(Error::new(
-                ErrorCode::Conflict,
-                "a request with this idempotency key is in progress; retry",
-            )),
-        },
-        None => Err(Error::new(
-            ErrorCode::Conflict,
-            "a request with this idempotency key failed; retry it",
-        )),
-    })
 }
