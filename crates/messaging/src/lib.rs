@@ -43,6 +43,48 @@ pub async fn migrate_with(
     cityevents_runtime::db::migrate(pool, service).await
 }
 
+/// What a service that owns a database and publishes domain events opens
+/// first: its pool (migrated if configured), JetStream, and its outbox relay.
+pub struct Backbone {
+    /// The service's database.
+    pub pool: sqlx::PgPool,
+    /// JetStream, for consumers.
+    pub js: async_nats::jetstream::Context,
+    /// The outbox relay, to run beside the server.
+    pub relay: relay::Relay,
+    /// Outbox and consumer metrics, for consumers.
+    pub metrics: metrics::MessagingMetrics,
+}
+
+/// Opens the [`Backbone`] of `producer` (e.g. "join").
+pub async fn open(
+    database: &cityevents_runtime::config::DatabaseConfig,
+    nats: &NatsConfig,
+    producer: &str,
+    migrator: &sqlx::migrate::Migrator,
+    registry: &cityevents_runtime::metrics::Metrics,
+) -> anyhow::Result<Backbone> {
+    let pool = cityevents_runtime::db::pool(database)?;
+    if database.migrate_on_start {
+        migrate_with(&pool, migrator).await?;
+    }
+    let metrics = metrics::MessagingMetrics::register(registry)?;
+    let js = connect(nats).await?;
+    let relay = relay::Relay::new(
+        pool.clone(),
+        js.clone(),
+        producer,
+        &nats.stream_prefix,
+        metrics.clone(),
+    );
+    Ok(Backbone {
+        pool,
+        js,
+        relay,
+        metrics,
+    })
+}
+
 /// NATS connection settings.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]

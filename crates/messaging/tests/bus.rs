@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use sqlx::{Connection, PgConnection, PgPool};
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use cityevents_messaging::consumer::{Consumer, ConsumerSpec, Handler};
@@ -25,24 +25,16 @@ struct Bus {
 }
 
 async fn bus() -> Bus {
-    let base = std::env::var("TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432".into());
-    let db = format!("messaging_test_{}", Uuid::new_v4().simple());
-    let mut admin = PgConnection::connect(&format!("{base}/postgres"))
+    let pool = PgPool::connect(&cityevents_testkit::fresh_database("messaging_test").await)
         .await
         .unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    let pool = PgPool::connect(&format!("{base}/{db}")).await.unwrap();
     cityevents_messaging::migrate(&pool).await.unwrap();
     sqlx::query("CREATE TABLE effects (message_id text NOT NULL, event_type text NOT NULL)")
         .execute(&pool)
         .await
         .unwrap();
     let nats = NatsConfig {
-        url: std::env::var("TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into()),
+        url: cityevents_testkit::nats_url(),
         ..NatsConfig::default()
     };
     let js = cityevents_messaging::connect(&nats).await.unwrap();

@@ -243,15 +243,6 @@ pub fn reply<T>(r: Result<T>) -> Reply<T> {
     r.map(tonic::Response::new).map_err(tonic::Status::from)
 }
 
-/// Returns `Err(Error::invalid(field, problem))` when `cond` is false.
-pub fn ensure(cond: bool, field: &str, problem: &str) -> Result<()> {
-    if cond {
-        Ok(())
-    } else {
-        Err(Error::invalid(field, problem))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

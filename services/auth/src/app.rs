@@ -4,8 +4,7 @@
 use std::sync::Arc;
 
 use cityevents_authn::{Revocations, Verifier};
-use cityevents_messaging::metrics::MessagingMetrics;
-use cityevents_messaging::relay::Relay;
+use cityevents_messaging::Backbone;
 use cityevents_proto::cityevents::auth::v1::auth_service_server::AuthServiceServer;
 use cityevents_runtime::db;
 use cityevents_runtime::grpc::server::ServiceSet;
@@ -24,18 +23,9 @@ use crate::tokens::Issuer;
 /// outbox relay runs beside the server.
 pub async fn build(cfg: Config) -> anyhow::Result<Host> {
     let metrics = Metrics::new()?;
-    let pool = db::pool(&cfg.database)?;
-    if cfg.database.migrate_on_start {
-        cityevents_messaging::migrate_with(&pool, &crate::MIGRATOR).await?;
-    }
-    let js = cityevents_messaging::connect(&cfg.nats).await?;
-    let relay = Relay::new(
-        pool.clone(),
-        js,
-        "auth",
-        &cfg.nats.stream_prefix,
-        MessagingMetrics::register(&metrics)?,
-    );
+    let Backbone { pool, relay, .. } =
+        cityevents_messaging::open(&cfg.database, &cfg.nats, "auth", &crate::MIGRATOR, &metrics)
+            .await?;
     let redis = Redis::connect(&cfg.redis).await?;
     let issuer = Issuer::new(
         cfg.tokens.load_keys()?,

@@ -2,8 +2,7 @@
 
 use std::sync::Arc;
 
-use cityevents_messaging::metrics::MessagingMetrics;
-use cityevents_messaging::relay::Relay;
+use cityevents_messaging::Backbone;
 use cityevents_proto::cityevents::event::v1::event_service_server::EventServiceServer;
 use cityevents_proto::cityevents::join::v1::join_service_client::JoinServiceClient;
 use cityevents_runtime::db;
@@ -19,18 +18,14 @@ use crate::config::Config;
 /// Connects, migrates if configured, binds; the outbox relay runs beside.
 pub async fn build(cfg: Config) -> anyhow::Result<Host> {
     let metrics = Metrics::new()?;
-    let pool = db::pool(&cfg.database)?;
-    if cfg.database.migrate_on_start {
-        cityevents_messaging::migrate_with(&pool, &crate::MIGRATOR).await?;
-    }
-    let js = cityevents_messaging::connect(&cfg.nats).await?;
-    let relay = Relay::new(
-        pool.clone(),
-        js,
+    let Backbone { pool, relay, .. } = cityevents_messaging::open(
+        &cfg.database,
+        &cfg.nats,
         "event",
-        &cfg.nats.stream_prefix,
-        MessagingMetrics::register(&metrics)?,
-    );
+        &crate::MIGRATOR,
+        &metrics,
+    )
+    .await?;
     let redis = Redis::connect(&cfg.redis).await?;
     let verifier = cityevents_authn::remote(
         &cfg.verifier,

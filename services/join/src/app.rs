@@ -3,9 +3,8 @@
 
 use std::sync::Arc;
 
+use cityevents_messaging::Backbone;
 use cityevents_messaging::consumer::{Consumer, ConsumerSpec};
-use cityevents_messaging::metrics::MessagingMetrics;
-use cityevents_messaging::relay::Relay;
 use cityevents_proto::cityevents::event::v1::event_service_client::EventServiceClient;
 use cityevents_proto::cityevents::join::v1::join_service_server::JoinServiceServer;
 use cityevents_runtime::db;
@@ -23,19 +22,13 @@ use crate::tickets::Tickets;
 
 pub async fn build(cfg: Config) -> anyhow::Result<Host> {
     let metrics = Metrics::new()?;
-    let pool = db::pool(&cfg.database)?;
-    if cfg.database.migrate_on_start {
-        cityevents_messaging::migrate_with(&pool, &crate::MIGRATOR).await?;
-    }
-    let messaging = MessagingMetrics::register(&metrics)?;
-    let js = cityevents_messaging::connect(&cfg.nats).await?;
-    let relay = Relay::new(
-        pool.clone(),
-        js.clone(),
-        "join",
-        &cfg.nats.stream_prefix,
-        messaging.clone(),
-    );
+    let Backbone {
+        pool,
+        js,
+        relay,
+        metrics: messaging,
+    } = cityevents_messaging::open(&cfg.database, &cfg.nats, "join", &crate::MIGRATOR, &metrics)
+        .await?;
     let consumer = Consumer {
         pool: pool.clone(),
         js,

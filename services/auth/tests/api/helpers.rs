@@ -1,7 +1,7 @@
 //! Spawns the real service (the same `App::build` as `main.rs`) on port 0.
 
 use prost::Message;
-use sqlx::{Connection, PgConnection, PgPool};
+use sqlx::PgPool;
 use tonic::Request;
 use tonic::metadata::MetadataValue;
 use tonic::transport::Channel;
@@ -16,18 +16,7 @@ use cityevents_runtime::config::{Secret, ServerConfig};
 
 pub const PASSWORD: &str = "correct horse battery";
 
-pub fn pg_base() -> String {
-    std::env::var("TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432".into())
-}
-
-pub fn nats_url() -> String {
-    std::env::var("TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
-}
-
-pub fn redis_url() -> String {
-    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
-}
+pub use cityevents_testkit::{nats_url, redis_url};
 
 /// A running auth service and what a test needs to poke at it.
 pub struct TestApp {
@@ -73,17 +62,9 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(test_config()).await
 }
 
-/// Creates an empty database for one test and returns its URL.
+/// An empty database for one test.
 pub async fn fresh_database() -> String {
-    let db = format!("auth_test_{}", Uuid::new_v4().simple());
-    let mut admin = PgConnection::connect(&format!("{}/postgres", pg_base()))
-        .await
-        .expect("postgres is running");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
-        .execute(&mut admin)
-        .await
-        .expect("create test database");
-    format!("{}/{db}", pg_base())
+    cityevents_testkit::fresh_database("auth_test").await
 }
 
 pub async fn spawn_app_with(mut cfg: Config) -> TestApp {
