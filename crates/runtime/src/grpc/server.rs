@@ -129,7 +129,10 @@ impl GrpcServer {
                 tokio::time::sleep(drain).await;
             }
         };
-        let serve = router.serve_with_incoming_shutdown(TcpIncoming::from(grpc), signal);
+        // Nagle off, as tonic's own listener does: with it on, a response's
+        // last frame waits for the peer's delayed ACK (up to 40 ms).
+        let incoming = TcpIncoming::from(grpc).with_nodelay(Some(true));
+        let serve = router.serve_with_incoming_shutdown(incoming, signal);
         let grace = drain + Duration::from_millis(config.shutdown_grace_ms);
         tokio::select! {
             res = serve => res?,
