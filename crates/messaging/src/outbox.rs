@@ -36,33 +36,51 @@ pub struct NewEvent {
     pub payload: Vec<u8>,
 }
 
-/// Writes many events in one statement (the join hot path).
+/// Events as the outbox's column arrays, for a caller that writes them in a
+/// statement of its own (the join batch folds them into one round trip).
+/// Every row carries the current trace context.
+pub struct Rows {
+    pub ids: Vec<Uuid>,
+    pub types: Vec<String>,
+    pub aggregates: Vec<String>,
+    pub payloads: Vec<Vec<u8>>,
+    pub traceparent: String,
+}
+
+impl Rows {
+    pub fn new(events: Vec<NewEvent>) -> Self {
+        let n = events.len();
+        let mut rows = Rows {
+            ids: Vec::with_capacity(n),
+            types: Vec::with_capacity(n),
+            aggregates: Vec::with_capacity(n),
+            payloads: Vec::with_capacity(n),
+            traceparent: cityevents_runtime::telemetry::current_traceparent(),
+        };
+        for e in events {
+            rows.ids.push(Uuid::now_v7());
+            rows.types.push(e.event_type.to_owned());
+            rows.aggregates.push(e.aggregate_id);
+            rows.payloads.push(e.payload);
+        }
+        rows
+    }
+}
+
+/// Writes many events in one statement.
 pub async fn enqueue_many(conn: &mut PgConnection, events: Vec<NewEvent>) -> Result<()> {
     if events.is_empty() {
         return Ok(());
     }
-    let traceparent = cityevents_runtime::telemetry::current_traceparent();
-    let n = events.len();
-    let (mut ids, mut types, mut aggs, mut payloads) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
-    for e in events {
-        ids.push(Uuid::now_v7());
-        types.push(e.event_type.to_owned());
-        aggs.push(e.aggregate_id);
-        payloads.push(e.payload);
-    }
+    let rows = Rows::new(events);
     sqlx::query!(
         "INSERT INTO outbox (id, event_type, aggregate_id, payload, traceparent)
          SELECT *, $5 FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::bytea[])",
-        &ids,
-        &types,
-        &aggs,
-        &payloads,
-        traceparent
+        &rows.ids,
+        &rows.types,
+        &rows.aggregates,
+        &rows.payloads,
+        rows.traceparent
     )
     .execute(conn)
     .await?;

@@ -1,6 +1,6 @@
 //! Publishes outbox rows to JetStream.
 
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_nats::jetstream::{self, message::PublishMessage};
 use prost::Message;
@@ -22,8 +22,17 @@ pub struct Relay {
     prefix: String,
     batch_size: i64,
     idle: Duration,
+    /// How long published rows stay in the outbox (for inspection) before
+    /// the relay deletes them.
+    retention: Duration,
     metrics: MessagingMetrics,
 }
+
+/// How often the backlog gauges are refreshed (a count over the unpublished
+/// rows, kept off the publishing path).
+const GAUGES_EVERY: Duration = Duration::from_secs(5);
+/// How often published rows past their retention are deleted.
+const PURGE_EVERY: Duration = Duration::from_secs(60);
 
 impl Relay {
     /// Relays `producer`'s outbox to its stream under `prefix`.
@@ -41,15 +50,34 @@ impl Relay {
             prefix: prefix.into(),
             batch_size: 500,
             idle: Duration::from_millis(50),
+            retention: Duration::from_secs(3600),
             metrics,
         }
+    }
+
+    /// Keeps published rows for `retention` (one hour unless set).
+    pub fn with_retention(self, retention: Duration) -> Self {
+        Self { retention, ..self }
     }
 
     /// Creates the stream, then publishes until `shutdown` fires.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         streams::ensure_stream(&self.js, &self.prefix, &self.producer).await?;
         let mut failures = 0u32;
+        let (mut gauged, mut purged) = (None::<Instant>, Instant::now());
         while !shutdown.is_cancelled() {
+            if gauged.is_none_or(|t| t.elapsed() >= GAUGES_EVERY) {
+                gauged = Some(Instant::now());
+                if let Err(e) = self.refresh_gauges().await {
+                    tracing::warn!(error = format!("{e:#}"), producer = %self.producer, "outbox gauges failed");
+                }
+            }
+            if purged.elapsed() >= PURGE_EVERY {
+                purged = Instant::now();
+                if let Err(e) = self.purge().await {
+                    tracing::warn!(error = format!("{e:#}"), producer = %self.producer, "outbox purge failed");
+                }
+            }
             let wait = match self.publish_once().await {
                 Ok(n) if n as i64 == self.batch_size => Duration::ZERO,
                 Ok(_) => {
@@ -137,12 +165,45 @@ impl Relay {
                 .published
                 .with_label_values(&[&self.producer])
                 .inc_by(n as u64);
+        } else {
+            // Release the row locks now, not when the pooled connection is
+            // next used.
+            tx.rollback().await?;
         }
-        self.update_backlog().await?;
         Ok(n)
     }
 
-    async fn update_backlog(&self) -> anyhow::Result<()> {
+    /// Deletes published rows older than the retention, oldest first, in
+    /// bounded statements. Ids are UUIDv7, so the cut-off is an id.
+    pub async fn purge(&self) -> anyhow::Result<u64> {
+        let cutoff = SystemTime::now()
+            .checked_sub(self.retention)
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .unwrap_or_default();
+        let cutoff = Uuid::new_v7(uuid::Timestamp::from_unix(
+            uuid::NoContext,
+            cutoff.as_secs(),
+            cutoff.subsec_nanos(),
+        ));
+        let mut total = 0;
+        loop {
+            let n = sqlx::query!(
+                "DELETE FROM outbox WHERE id IN (
+                   SELECT id FROM outbox WHERE id < $1 AND published_at IS NOT NULL ORDER BY id LIMIT 5000)",
+                cutoff
+            )
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+            total += n;
+            if n < 5000 {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Sets the backlog and oldest-row gauges.
+    pub async fn refresh_gauges(&self) -> anyhow::Result<()> {
         let b = sqlx::query!(
             r#"SELECT count(*) AS "n!", COALESCE(EXTRACT(EPOCH FROM now() - min(created_at))::bigint, 0) AS "age!"
                FROM outbox WHERE published_at IS NULL"#

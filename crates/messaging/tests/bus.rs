@@ -288,9 +288,30 @@ async fn concurrent_relays_split_the_backlog_without_publishing_a_row_twice() {
     }
     assert_eq!(total, 1_200, "each row published by exactly one relay");
     assert_eq!(bus.stream_messages("test").await, 1_200);
+    relays[0].refresh_gauges().await.unwrap();
     let text = bus.metrics.render();
     assert!(
         text.contains(r#"outbox_backlog{producer="test"} 0"#),
         "{text}"
     );
+}
+
+#[tokio::test]
+async fn published_rows_past_their_retention_are_purged_and_unpublished_ones_kept() {
+    let bus = bus().await;
+    streams::ensure_stream(&bus.js, &bus.prefix, "test")
+        .await
+        .unwrap();
+    let relay = bus.relay().with_retention(Duration::ZERO);
+    bus.enqueue("test.old", 3).await;
+    assert_eq!(relay.publish_once().await.unwrap(), 3);
+    bus.enqueue("test.waiting", 2).await;
+    tokio::time::sleep(Duration::from_millis(5)).await;
+
+    assert_eq!(relay.purge().await.unwrap(), 3);
+    let left: Vec<String> = sqlx::query_scalar("SELECT event_type FROM outbox")
+        .fetch_all(&bus.pool)
+        .await
+        .unwrap();
+    assert_eq!(left, vec!["test.waiting", "test.waiting"]);
 }
