@@ -8,11 +8,12 @@ use prost::Message;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use cityevents_messaging::Envelope;
 use cityevents_messaging::consumer::Handler;
+use cityevents_messaging::{Envelope, outbox};
 use cityevents_proto::cityevents::event::v1::{
     self as ev, event_service_client::EventServiceClient,
 };
+use cityevents_proto::cityevents::join::v1 as pb;
 use cityevents_runtime::grpc::client::GrpcChannel;
 use cityevents_runtime::{Error, ErrorCode, Result};
 
@@ -93,17 +94,36 @@ pub async fn apply(conn: &mut PgConnection, event: &ev::Event) -> Result<bool> {
         return Ok(false);
     }
     let (ids, caps): (Vec<String>, Vec<i32>) = tiers.into_iter().unzip();
-    sqlx::query!(
+    let resized = sqlx::query_scalar!(
         "INSERT INTO tiers (event_id, tier_id, capacity) SELECT $1, * FROM UNNEST($2::text[], $3::int[])
-         ON CONFLICT (event_id, tier_id) DO UPDATE SET capacity = EXCLUDED.capacity",
+         ON CONFLICT (event_id, tier_id) DO UPDATE SET capacity = EXCLUDED.capacity
+         WHERE tiers.capacity <> EXCLUDED.capacity
+         RETURNING tier_id",
         id,
         &ids,
         &caps
     )
-    .execute(&mut *conn)
+    .fetch_all(&mut *conn)
     .await?;
+    let mut promoted = Vec::new();
     for tier in &ids {
-        store::promote(conn, id, tier).await?;
+        let rows = store::promote(conn, id, tier).await?;
+        promoted.extend(rows.into_iter().map(|r| ("join.promoted", r)));
+    }
+    // Promotions carry the new counts; otherwise say that capacity changed.
+    if !promoted.is_empty() {
+        store::emit(conn, id, &promoted).await?;
+    } else if !resized.is_empty() {
+        let counts = store::counts(conn, id).await?;
+        outbox::enqueue(
+            conn,
+            "join.counts_changed",
+            id,
+            &pb::CountsChanged {
+                counts: Some(counts),
+            },
+        )
+        .await?;
     }
     Ok(true)
 }

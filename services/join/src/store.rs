@@ -60,6 +60,19 @@ impl RegRow {
             updated_at: Some(ts(self.updated_at)),
         }
     }
+
+    /// The payload of a domain event about this registration.
+    pub fn changed(
+        &self,
+        event_title: &str,
+        counts: pb::GetCountsResponse,
+    ) -> pb::RegistrationChanged {
+        pb::RegistrationChanged {
+            registration: Some(self.to_pb(0)),
+            event_title: event_title.to_owned(),
+            counts: Some(counts),
+        }
+    }
 }
 
 pub async fn snapshot_exists(conn: &mut PgConnection, id: Uuid) -> Result<bool> {
@@ -85,8 +98,8 @@ pub async fn organizers(conn: &mut PgConnection, id: Uuid) -> Result<Vec<Uuid>> 
 }
 
 /// Moves the heads of the tier's waitlist into whatever room it has, in
-/// waitlist order, and emits `join.promoted` for each.
-pub async fn promote(conn: &mut PgConnection, event: Uuid, tier: &str) -> Result<usize> {
+/// waitlist order; the caller [`emit`]s `join.promoted` for each.
+pub async fn promote(conn: &mut PgConnection, event: Uuid, tier: &str) -> Result<Vec<RegRow>> {
     let promoted = sqlx::query_as!(
         RegRow,
         r#"WITH room AS (
@@ -106,7 +119,7 @@ pub async fn promote(conn: &mut PgConnection, event: Uuid, tier: &str) -> Result
     .await?;
     let n = promoted.len();
     if n == 0 {
-        return Ok(0);
+        return Ok(promoted);
     }
     sqlx::query!(
         "UPDATE tiers SET confirmed = confirmed + $3, waitlisted = waitlisted - $3 WHERE event_id = $1 AND tier_id = $2",
@@ -116,14 +129,41 @@ pub async fn promote(conn: &mut PgConnection, event: Uuid, tier: &str) -> Result
     )
     .execute(&mut *conn)
     .await?;
-    for row in &promoted {
-        let msg = pb::RegistrationChanged {
-            registration: Some(row.to_pb(0)),
-            event_title: String::new(),
-        };
-        outbox::enqueue(conn, "join.promoted", row.id, &msg).await?;
+    Ok(promoted)
+}
+
+/// Writes a `RegistrationChanged` per change, each with the event's title
+/// and its counts as this transaction leaves them.
+pub async fn emit(
+    conn: &mut PgConnection,
+    event: Uuid,
+    changes: &[(&'static str, RegRow)],
+) -> Result<()> {
+    if changes.is_empty() {
+        return Ok(());
     }
-    Ok(n)
+    let rows = sqlx::query!(
+        "SELECT s.title, t.tier_id, t.capacity, t.confirmed, t.waitlisted
+         FROM event_snapshots s JOIN tiers t USING (event_id) WHERE s.event_id = $1 ORDER BY t.tier_id",
+        event
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let title = rows.first().map(|r| r.title.clone()).unwrap_or_default();
+    let counts = counts_of(
+        event,
+        rows.into_iter()
+            .map(|t| (t.tier_id, t.capacity, t.confirmed, t.waitlisted)),
+    );
+    let events = changes
+        .iter()
+        .map(|(event_type, row)| outbox::NewEvent {
+            event_type,
+            aggregate_id: row.id.to_string(),
+            payload: row.changed(&title, counts.clone()).encode_to_vec(),
+        })
+        .collect();
+    outbox::enqueue_many(conn, events).await
 }
 
 /// Cancels the user's registration (leave, or an organizer's removal) and
@@ -132,7 +172,7 @@ pub async fn cancel(
     conn: &mut PgConnection,
     event: Uuid,
     user: Uuid,
-    event_type: &str,
+    event_type: &'static str,
 ) -> Result<RegRow> {
     sqlx::query!(
         "SELECT event_id FROM event_snapshots WHERE event_id = $1 FOR UPDATE",
@@ -182,24 +222,14 @@ pub async fn cancel(
     )
     .execute(&mut *conn)
     .await?;
-    if confirmed == 1 {
-        promote(conn, event, &before.tier_id).await?;
-    }
-    let msg = pb::RegistrationChanged {
-        registration: Some(row.to_pb(0)),
-        event_title: String::new(),
+    let promoted = if confirmed == 1 {
+        promote(conn, event, &before.tier_id).await?
+    } else {
+        Vec::new()
     };
-    outbox::enqueue(conn, event_type, row.id, &msg).await?;
-    let counts = counts(conn, event).await?;
-    outbox::enqueue(
-        conn,
-        "join.counts_changed",
-        event,
-        &pb::CountsChanged {
-            counts: Some(counts),
-        },
-    )
-    .await?;
+    let mut changes = vec![(event_type, row.clone())];
+    changes.extend(promoted.into_iter().map(|r| ("join.promoted", r)));
+    emit(conn, event, &changes).await?;
     Ok(row)
 }
 
@@ -211,25 +241,38 @@ pub async fn counts(conn: &mut PgConnection, event: Uuid) -> Result<pb::GetCount
     )
     .fetch_all(conn)
     .await?;
-    let tiers: Vec<_> = rows
-        .iter()
-        .map(|t| pb::TierCounts {
-            tier_id: t.tier_id.clone(),
-            capacity: t.capacity,
-            confirmed: t.confirmed,
-            remaining: if t.capacity == 0 {
+    Ok(counts_of(
+        event,
+        rows.into_iter()
+            .map(|t| (t.tier_id, t.capacity, t.confirmed, t.waitlisted)),
+    ))
+}
+
+/// Counts from `(tier, capacity, confirmed, waitlisted)`; capacity 0 is
+/// unlimited (remaining -1).
+pub fn counts_of(
+    event: Uuid,
+    tiers: impl IntoIterator<Item = (String, i32, i32, i32)>,
+) -> pb::GetCountsResponse {
+    let mut out = pb::GetCountsResponse {
+        event_id: event.to_string(),
+        ..Default::default()
+    };
+    for (tier_id, capacity, confirmed, waitlisted) in tiers {
+        out.confirmed += confirmed;
+        out.waitlisted += waitlisted;
+        out.tiers.push(pb::TierCounts {
+            tier_id,
+            capacity,
+            confirmed,
+            remaining: if capacity == 0 {
                 -1
             } else {
-                (t.capacity - t.confirmed).max(0)
+                (capacity - confirmed).max(0)
             },
-        })
-        .collect();
-    Ok(pb::GetCountsResponse {
-        event_id: event.to_string(),
-        confirmed: rows.iter().map(|t| t.confirmed).sum(),
-        waitlisted: rows.iter().map(|t| t.waitlisted).sum(),
-        tiers,
-    })
+        });
+    }
+    out
 }
 
 /// The user's registration for the event and its waitlist position.
@@ -320,11 +363,7 @@ pub async fn check_in(conn: &mut PgConnection, id: Uuid, event: Uuid) -> Result<
     .fetch_optional(&mut *conn)
     .await?;
     if let Some(row) = first {
-        let msg = pb::RegistrationChanged {
-            registration: Some(row.to_pb(0)),
-            event_title: String::new(),
-        };
-        outbox::enqueue(conn, "join.checked_in", row.id, &msg).await?;
+        emit(conn, event, &[("join.checked_in", row.clone())]).await?;
         return Ok((row, true));
     }
     let row = sqlx::query_as!(

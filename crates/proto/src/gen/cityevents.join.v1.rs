@@ -1056,8 +1056,15 @@ pub struct RegistrationChanged {
     pub registration: ::core::option::Option<Registration>,
     #[prost(string, tag = "2")]
     pub event_title: ::prost::alloc::string::String,
+    /// The event's counts as of the commit that made this change: the feed and
+    /// live updates follow counts from these events, with no extra message per
+    /// change.
+    #[prost(message, optional, tag = "3")]
+    pub counts: ::core::option::Option<GetCountsResponse>,
 }
-/// type "join.counts_changed", for the feed and live updates.
+/// type "join.counts_changed": the counts changed with no registration
+/// changing, i.e. the event's tiers or capacities changed (including the
+/// first time join learns of the event).
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct CountsChanged {
     #[prost(message, optional, tag = "1")]

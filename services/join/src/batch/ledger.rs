@@ -2,7 +2,7 @@
 //! and the users' registrations, updated as each join is decided, then
 //! written back in bulk.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use prost::Message;
@@ -14,11 +14,12 @@ use cityevents_proto::cityevents::event::v1 as ev;
 use cityevents_proto::cityevents::join::v1 as pb;
 use cityevents_runtime::{Error, ErrorCode, Result};
 
-use super::{JoinCommand, Outcome};
+use super::{Existing, JoinCommand, Outcome};
 use crate::answers;
-use crate::store::RegRow;
+use crate::store::{self, RegRow};
 
 struct Snapshot {
+    title: String,
     status: String,
     hidden: bool,
     ends_at: DateTime<Utc>,
@@ -40,72 +41,63 @@ struct Tier {
 /// The batch's view of the locked rows, updated as joins are decided.
 pub(super) struct Ledger {
     snapshots: HashMap<Uuid, Snapshot>,
-    tiers: HashMap<(Uuid, String), Tier>,
+    tiers: BTreeMap<(Uuid, String), Tier>,
     regs: HashMap<(Uuid, Uuid), RegRow>,
     new_regs: Vec<RegRow>,
 }
 
-/// Locks the snapshot and tier rows of the batch's events, in id order, and
-/// reads the registrations the batch's users already have.
-pub(super) async fn lock(conn: &mut PgConnection, batch: &[JoinCommand]) -> anyhow::Result<Ledger> {
+/// Locks the snapshot and tier rows of the batch's events (each event's
+/// snapshot, then its tiers, events in id order: the order every writer
+/// takes them in) and reads the registrations the batch's users already
+/// have, if asked to.
+pub(super) async fn lock(
+    conn: &mut PgConnection,
+    batch: &[JoinCommand],
+    existing: Existing,
+) -> anyhow::Result<Ledger> {
     let mut events: Vec<Uuid> = batch.iter().map(|c| c.event).collect();
     events.sort_unstable();
     events.dedup();
-    let snaps = sqlx::query!(
-        "SELECT event_id, status, hidden, ends_at, waitlist_cap, questions, default_tier, next_waitlist_seq
-         FROM event_snapshots WHERE event_id = ANY($1) ORDER BY event_id FOR UPDATE",
+    let rows = sqlx::query!(
+        "SELECT s.event_id, s.title, s.status, s.hidden, s.ends_at, s.waitlist_cap, s.questions, s.default_tier,
+                s.next_waitlist_seq, t.tier_id, t.capacity, t.confirmed, t.waitlisted
+         FROM event_snapshots s JOIN tiers t USING (event_id)
+         WHERE s.event_id = ANY($1) AND t.event_id = ANY($1)
+         ORDER BY s.event_id, t.tier_id FOR UPDATE",
         &events
     )
     .fetch_all(&mut *conn)
     .await?;
-    let tiers = sqlx::query!(
-        "SELECT event_id, tier_id, capacity, confirmed, waitlisted FROM tiers
-         WHERE event_id = ANY($1) ORDER BY event_id, tier_id FOR UPDATE",
-        &events
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    let (evs, users): (Vec<Uuid>, Vec<Uuid>) = batch.iter().map(|c| (c.event, c.user)).unzip();
-    let regs = sqlx::query_as!(
-        RegRow,
-        r#"SELECT r.id, r.event_id, r.user_id, r.tier_id, r.status, r.waitlist_seq, r.answers, r.created_at, r.updated_at
-           FROM registrations r JOIN UNNEST($1::uuid[], $2::uuid[]) AS k(e, u) ON r.event_id = k.e AND r.user_id = k.u"#,
-        &evs,
-        &users
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    let snapshots = snaps
-        .into_iter()
-        .map(|s| {
-            let questions = ev::EventDraft::decode(s.questions.as_slice())
+    let regs = match existing {
+        Existing::AssumedNone => Vec::new(),
+        Existing::Read => registrations(conn, batch).await?,
+    };
+    let mut snapshots = HashMap::new();
+    let mut tiers = BTreeMap::new();
+    for s in rows {
+        tiers.insert(
+            (s.event_id, s.tier_id),
+            Tier {
+                capacity: s.capacity,
+                confirmed: s.confirmed,
+                waitlisted: s.waitlisted,
+                touched: false,
+            },
+        );
+        snapshots.entry(s.event_id).or_insert_with(|| Snapshot {
+            title: s.title,
+            status: s.status,
+            hidden: s.hidden,
+            ends_at: s.ends_at,
+            waitlist_cap: s.waitlist_cap,
+            questions: ev::EventDraft::decode(s.questions.as_slice())
                 .map(|d| d.questions)
-                .unwrap_or_default();
-            let snap = Snapshot {
-                status: s.status,
-                hidden: s.hidden,
-                ends_at: s.ends_at,
-                waitlist_cap: s.waitlist_cap,
-                questions,
-                default_tier: s.default_tier,
-                next_seq: s.next_waitlist_seq,
-                touched: false,
-            };
-            (s.event_id, snap)
-        })
-        .collect();
-    let tiers = tiers
-        .into_iter()
-        .map(|t| {
-            let tier = Tier {
-                capacity: t.capacity,
-                confirmed: t.confirmed,
-                waitlisted: t.waitlisted,
-                touched: false,
-            };
-            ((t.event_id, t.tier_id), tier)
-        })
-        .collect();
+                .unwrap_or_default(),
+            default_tier: s.default_tier,
+            next_seq: s.next_waitlist_seq,
+            touched: false,
+        });
+    }
     let regs = regs
         .into_iter()
         .map(|r| ((r.event_id, r.user_id), r))
@@ -116,6 +108,22 @@ pub(super) async fn lock(conn: &mut PgConnection, batch: &[JoinCommand]) -> anyh
         regs,
         new_regs: Vec::new(),
     })
+}
+
+async fn registrations(
+    conn: &mut PgConnection,
+    batch: &[JoinCommand],
+) -> anyhow::Result<Vec<RegRow>> {
+    let (evs, users): (Vec<Uuid>, Vec<Uuid>) = batch.iter().map(|c| (c.event, c.user)).unzip();
+    Ok(sqlx::query_as!(
+        RegRow,
+        r#"SELECT r.id, r.event_id, r.user_id, r.tier_id, r.status, r.waitlist_seq, r.answers, r.created_at, r.updated_at
+           FROM registrations r JOIN UNNEST($1::uuid[], $2::uuid[]) AS k(e, u) ON r.event_id = k.e AND r.user_id = k.u"#,
+        &evs,
+        &users
+    )
+    .fetch_all(conn)
+    .await?)
 }
 
 fn refuse(code: ErrorCode, reason: &'static str, msg: &str) -> Error {
@@ -179,10 +187,7 @@ impl Ledger {
             return Ok(Outcome::Registration(r.clone(), position));
         }
         let answers = answers::validate(&snap.questions, &cmd.answers)?;
-        let waitlisted_total: i32 = self
-            .tiers
-            .iter()
-            .filter(|((e, _), _)| *e == cmd.event)
+        let waitlisted_total: i32 = tiers_of(&self.tiers, cmd.event)
             .map(|(_, t)| t.waitlisted)
             .sum();
         let tier = self
@@ -225,10 +230,13 @@ impl Ledger {
         Ok(Outcome::Registration(row, position))
     }
 
-    /// Writes the batch: registrations, counters, outbox.
-    pub(super) async fn write(&self, conn: &mut PgConnection) -> anyhow::Result<()> {
+    /// Writes the batch in one statement: the registrations, the touched
+    /// tier counters and waitlist sequences, and the outbox rows. False when
+    /// a registration met one that holds a place (see [`Existing`]); the
+    /// caller rolls back.
+    pub(super) async fn write(&self, conn: &mut PgConnection) -> anyhow::Result<bool> {
         if self.new_regs.is_empty() {
-            return Ok(());
+            return Ok(true);
         }
         let r = &self.new_regs;
         let ids: Vec<Uuid> = r.iter().map(|r| r.id).collect();
@@ -238,121 +246,122 @@ impl Ledger {
         let statuses: Vec<String> = r.iter().map(|r| r.status.clone()).collect();
         let seqs: Vec<Option<i64>> = r.iter().map(|r| r.waitlist_seq).collect();
         let answers: Vec<Vec<u8>> = r.iter().map(|r| r.answers.clone()).collect();
+        let touched: Vec<_> = self.tiers.iter().filter(|(_, t)| t.touched).collect();
+        let tier_events: Vec<Uuid> = touched.iter().map(|((e, _), _)| *e).collect();
+        let tier_ids: Vec<String> = touched.iter().map(|((_, t), _)| t.clone()).collect();
+        let confirmed: Vec<i32> = touched.iter().map(|(_, t)| t.confirmed).collect();
+        let waitlisted: Vec<i32> = touched.iter().map(|(_, t)| t.waitlisted).collect();
+        let (snap_ids, next_seqs): (Vec<Uuid>, Vec<i64>) = self
+            .snapshots
+            .iter()
+            .filter(|(_, s)| s.touched)
+            .map(|(id, s)| (*id, s.next_seq))
+            .unzip();
+        let out = outbox::Rows::new(self.events());
         // A user who left and comes back reuses their row with a new id.
-        sqlx::query!(
-            r#"INSERT INTO registrations (id, event_id, user_id, tier_id, status, waitlist_seq, answers)
-               SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::bigint[], $7::bytea[])
-               ON CONFLICT (event_id, user_id) DO UPDATE SET
-                 id = EXCLUDED.id, tier_id = EXCLUDED.tier_id, status = EXCLUDED.status,
-                 waitlist_seq = EXCLUDED.waitlist_seq, answers = EXCLUDED.answers,
-                 created_at = now(), updated_at = now()
-               WHERE registrations.status = 'cancelled'"#,
+        let written = sqlx::query!(
+            r#"WITH regs AS (
+                 INSERT INTO registrations (id, event_id, user_id, tier_id, status, waitlist_seq, answers)
+                 SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::bigint[], $7::bytea[])
+                 ON CONFLICT (event_id, user_id) DO UPDATE SET
+                   id = EXCLUDED.id, tier_id = EXCLUDED.tier_id, status = EXCLUDED.status,
+                   waitlist_seq = EXCLUDED.waitlist_seq, answers = EXCLUDED.answers,
+                   created_at = now(), updated_at = now()
+                 WHERE registrations.status = 'cancelled'
+                 RETURNING 1
+               ), counters AS (
+                 UPDATE tiers SET confirmed = v.c, waitlisted = v.w
+                 FROM UNNEST($8::uuid[], $9::text[], $10::int[], $11::int[]) AS v(e, t, c, w)
+                 WHERE tiers.event_id = v.e AND tiers.tier_id = v.t AND tiers.event_id = ANY($8)
+                 RETURNING 1
+               ), seqs AS (
+                 UPDATE event_snapshots SET next_waitlist_seq = v.s
+                 FROM UNNEST($12::uuid[], $13::bigint[]) AS v(e, s)
+                 WHERE event_snapshots.event_id = v.e AND event_snapshots.event_id = ANY($12)
+                 RETURNING 1
+               ), events AS (
+                 INSERT INTO outbox (id, event_type, aggregate_id, payload, traceparent)
+                 SELECT *, $18 FROM UNNEST($14::uuid[], $15::text[], $16::text[], $17::bytea[])
+                 RETURNING 1
+               )
+               SELECT (SELECT count(*) FROM regs) AS "regs!", (SELECT count(*) FROM counters) AS "counters!",
+                      (SELECT count(*) FROM seqs) AS "seqs!", (SELECT count(*) FROM events) AS "events!""#,
             &ids,
             &events,
             &users,
             &tiers,
             &statuses,
             &seqs as &[Option<i64>],
-            &answers
-        )
-        .execute(&mut *conn)
-        .await?;
-        self.write_counters(conn).await?;
-        outbox::enqueue_many(conn, self.events()).await?;
-        Ok(())
-    }
-
-    async fn write_counters(&self, conn: &mut PgConnection) -> anyhow::Result<()> {
-        let touched: Vec<_> = self.tiers.iter().filter(|(_, t)| t.touched).collect();
-        let events: Vec<Uuid> = touched.iter().map(|((e, _), _)| *e).collect();
-        let tier_ids: Vec<String> = touched.iter().map(|((_, t), _)| t.clone()).collect();
-        let confirmed: Vec<i32> = touched.iter().map(|(_, t)| t.confirmed).collect();
-        let waitlisted: Vec<i32> = touched.iter().map(|(_, t)| t.waitlisted).collect();
-        sqlx::query!(
-            "UPDATE tiers SET confirmed = v.c, waitlisted = v.w
-             FROM UNNEST($1::uuid[], $2::text[], $3::int[], $4::int[]) AS v(e, t, c, w)
-             WHERE tiers.event_id = v.e AND tiers.tier_id = v.t",
-            &events,
+            &answers,
+            &tier_events,
             &tier_ids,
             &confirmed,
-            &waitlisted
+            &waitlisted,
+            &snap_ids,
+            &next_seqs,
+            &out.ids,
+            &out.types,
+            &out.aggregates,
+            &out.payloads,
+            &out.traceparent,
         )
-        .execute(&mut *conn)
+        .fetch_one(conn)
         .await?;
-        let (snap_ids, seqs): (Vec<Uuid>, Vec<i64>) = self
-            .snapshots
-            .iter()
-            .filter(|(_, s)| s.touched)
-            .map(|(id, s)| (*id, s.next_seq))
-            .unzip();
-        if !snap_ids.is_empty() {
-            sqlx::query!(
-                "UPDATE event_snapshots SET next_waitlist_seq = v.s FROM UNNEST($1::uuid[], $2::bigint[]) AS v(e, s)
-                 WHERE event_snapshots.event_id = v.e",
-                &snap_ids,
-                &seqs
-            )
-            .execute(conn)
-            .await?;
-        }
-        Ok(())
+        // The counters and sequences were locked above, so those writes land.
+        anyhow::ensure!(
+            (written.counters, written.seqs, written.events)
+                == (
+                    tier_ids.len() as i64,
+                    snap_ids.len() as i64,
+                    out.ids.len() as i64
+                ),
+            "join batch wrote other rows than it decided"
+        );
+        Ok(written.regs == ids.len() as i64)
     }
 
-    /// `join.confirmed` / `join.waitlisted` per registration, and
-    /// `join.counts_changed` per event.
+    /// `join.confirmed` / `join.waitlisted` per registration, each with its
+    /// event's counts as this batch leaves them.
     fn events(&self) -> Vec<NewEvent> {
-        let mut out: Vec<NewEvent> = self
-            .new_regs
+        let mut counts: HashMap<Uuid, pb::GetCountsResponse> = HashMap::new();
+        self.new_regs
             .iter()
-            .map(|r| NewEvent {
-                event_type: if r.status == "confirmed" {
-                    "join.confirmed"
-                } else {
-                    "join.waitlisted"
-                },
-                aggregate_id: r.id.to_string(),
-                payload: pb::RegistrationChanged {
-                    registration: Some(r.to_pb(0)),
-                    event_title: String::new(),
-                }
-                .encode_to_vec(),
-            })
-            .collect();
-        let events: HashSet<Uuid> = self.new_regs.iter().map(|r| r.event_id).collect();
-        for event in events {
-            let tiers: Vec<(&String, &Tier)> = self
-                .tiers
-                .iter()
-                .filter(|((e, _), _)| *e == event)
-                .map(|((_, id), t)| (id, t))
-                .collect();
-            let counts = pb::GetCountsResponse {
-                event_id: event.to_string(),
-                confirmed: tiers.iter().map(|(_, t)| t.confirmed).sum(),
-                waitlisted: tiers.iter().map(|(_, t)| t.waitlisted).sum(),
-                tiers: tiers
-                    .iter()
-                    .map(|(id, t)| pb::TierCounts {
-                        tier_id: (*id).clone(),
-                        capacity: t.capacity,
-                        confirmed: t.confirmed,
-                        remaining: if t.capacity == 0 {
-                            -1
-                        } else {
-                            (t.capacity - t.confirmed).max(0)
-                        },
+            .map(|r| {
+                let counts = counts
+                    .entry(r.event_id)
+                    .or_insert_with(|| {
+                        store::counts_of(
+                            r.event_id,
+                            tiers_of(&self.tiers, r.event_id)
+                                .map(|(id, t)| (id.clone(), t.capacity, t.confirmed, t.waitlisted)),
+                        )
                     })
-                    .collect(),
-            };
-            out.push(NewEvent {
-                event_type: "join.counts_changed",
-                aggregate_id: event.to_string(),
-                payload: pb::CountsChanged {
-                    counts: Some(counts),
+                    .clone();
+                let title = self
+                    .snapshots
+                    .get(&r.event_id)
+                    .map_or("", |s| s.title.as_str());
+                NewEvent {
+                    event_type: if r.status == "confirmed" {
+                        "join.confirmed"
+                    } else {
+                        "join.waitlisted"
+                    },
+                    aggregate_id: r.id.to_string(),
+                    payload: r.changed(title, counts).encode_to_vec(),
                 }
-                .encode_to_vec(),
-            });
-        }
-        out
+            })
+            .collect()
     }
+}
+
+/// The event's tiers, in id order.
+fn tiers_of(
+    tiers: &BTreeMap<(Uuid, String), Tier>,
+    event: Uuid,
+) -> impl Iterator<Item = (&String, &Tier)> {
+    tiers
+        .range((event, String::new())..)
+        .take_while(move |((e, _), _)| *e == event)
+        .map(|((_, id), t)| (id, t))
 }

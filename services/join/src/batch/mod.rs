@@ -11,7 +11,8 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use prost::Message;
-use sqlx::{PgConnection, PgPool};
+use sqlx::pool::PoolConnection;
+use sqlx::{Acquire, PgConnection, PgPool, Postgres};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
@@ -123,6 +124,9 @@ async fn shard(
     metrics: JoinMetrics,
     stop: CancellationToken,
 ) {
+    // The shard keeps its connection between batches (no pool round trip,
+    // no liveness ping per batch) and takes a fresh one after a failure.
+    let mut conn: Option<PoolConnection<Postgres>> = None;
     loop {
         let first = tokio::select! {
             () = stop.cancelled() => break,
@@ -136,15 +140,31 @@ async fn shard(
             }
         }
         metrics.batch_size.observe(batch.len() as f64);
-        settle(&pool, batch, &metrics).await;
+        settle(&pool, &mut conn, batch, &metrics).await;
     }
 }
 
 /// Runs one batch and answers every waiter.
-async fn settle(pool: &PgPool, mut batch: Vec<JoinCommand>, metrics: &JoinMetrics) {
-    let results = match run(pool, &mut batch).await {
+async fn settle(
+    pool: &PgPool,
+    conn: &mut Option<PoolConnection<Postgres>>,
+    mut batch: Vec<JoinCommand>,
+    metrics: &JoinMetrics,
+) {
+    let outcome = match conn {
+        Some(c) => run(c, &mut batch).await,
+        None => match pool.acquire().await {
+            Ok(c) => run(conn.insert(c), &mut batch).await,
+            Err(e) => Err(e.into()),
+        },
+    };
+    let results = match outcome {
         Ok(r) => r,
         Err(e) => {
+            // The connection may be broken or mid-transaction: close it.
+            if let Some(mut c) = conn.take() {
+                c.close_on_drop();
+            }
             tracing::error!(error = %e, size = batch.len(), "join batch failed");
             batch
                 .iter()
@@ -171,9 +191,40 @@ enum Pending {
     SameAs(usize),
 }
 
-async fn run(pool: &PgPool, batch: &mut [JoinCommand]) -> anyhow::Result<Vec<Result<Outcome>>> {
-    let mut tx = pool.begin().await?;
-    let mut ledger = ledger::lock(&mut tx, batch).await?;
+/// Settles a batch. Most joins are a user's first for the event, so the
+/// batch first assumes so and skips reading registrations; if its insert
+/// meets one that still holds a place, it rolls back and settles again with
+/// the users' registrations read.
+async fn run(
+    conn: &mut PgConnection,
+    batch: &mut [JoinCommand],
+) -> anyhow::Result<Vec<Result<Outcome>>> {
+    if let Some(done) = attempt(conn, batch, Existing::AssumedNone).await? {
+        return Ok(done);
+    }
+    attempt(conn, batch, Existing::Read)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("join batch met registrations it had read as absent"))
+}
+
+/// What a batch knows of its users' registrations before deciding.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Existing {
+    /// None holds a place (checked when inserting).
+    AssumedNone,
+    /// Read under the event's lock.
+    Read,
+}
+
+/// One try at a batch; `None` when the assumption about existing
+/// registrations was wrong (nothing was written).
+async fn attempt(
+    conn: &mut PgConnection,
+    batch: &mut [JoinCommand],
+    existing: Existing,
+) -> anyhow::Result<Option<Vec<Result<Outcome>>>> {
+    let mut tx = conn.begin().await?;
+    let mut ledger = ledger::lock(&mut tx, batch, existing).await?;
     let claimed = claim_keys(&mut tx, batch).await?;
     let mut pending = Vec::with_capacity(batch.len());
     let mut first_with_key: HashMap<(Uuid, &str), usize> = HashMap::new();
@@ -191,10 +242,13 @@ async fn run(pool: &PgPool, batch: &mut [JoinCommand]) -> anyhow::Result<Vec<Res
         }
         pending.push(Pending::Done(ledger.decide(cmd)));
     }
-    ledger.write(&mut tx).await?;
+    if !ledger.write(&mut tx).await? {
+        tx.rollback().await?;
+        return Ok(None);
+    }
     store_responses(&mut tx, batch, &pending).await?;
     tx.commit().await?;
-    resolve(pool, batch, pending).await
+    resolve(conn, batch, pending).await.map(Some)
 }
 
 /// Claims the batch's idempotency keys; returns the ones this batch owns.
@@ -280,7 +334,7 @@ async fn store_responses(
 
 /// Turns pending results into answers; replays read the stored response.
 async fn resolve(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     batch: &[JoinCommand],
     pending: Vec<Pending>,
 ) -> anyhow::Result<Vec<Result<Outcome>>> {
@@ -298,7 +352,7 @@ async fn resolve(
                     "a request with this idempotency key failed; retry it",
                 )),
             },
-            Pending::Replay => stored(pool, cmd).await?,
+            Pending::Replay => stored(conn, cmd).await?,
         };
         out.push(result);
     }
@@ -317,7 +371,7 @@ pub fn key_reused() -> Error {
     .with_reason("IDEMPOTENCY_KEY_REUSED")
 }
 
-async fn stored(pool: &PgPool, cmd: &JoinCommand) -> anyhow::Result<Result<Outcome>> {
+async fn stored(conn: &mut PgConnection, cmd: &JoinCommand) -> anyhow::Result<Result<Outcome>> {
     let Some((key, hash)) = &cmd.idempotency else {
         return Ok(Err(key_reused()));
     };
@@ -326,7 +380,7 @@ async fn stored(pool: &PgPool, cmd: &JoinCommand) -> anyhow::Result<Result<Outco
         cmd.user,
         key
     )
-    .fetch_optional(pool)
+    .fetch_optional(conn)
     .await?;
     Ok(match row {
         Some(r) if &r.request_hash != hash => Err(key_reused()),

@@ -1,5 +1,6 @@
 use std::time::Duration;
 
+use prost::Message;
 use sqlx::PgPool;
 use tonic::transport::Channel;
 use uuid::Uuid;
@@ -256,6 +257,32 @@ impl TestApp {
             .fetch_all(&self.pool)
             .await
             .unwrap()
+    }
+}
+
+impl TestApp {
+    /// The join events written so far (type and payload), oldest first.
+    pub async fn published(&self) -> Vec<(String, Vec<u8>)> {
+        sqlx::query_as("SELECT event_type, payload FROM outbox ORDER BY id")
+            .fetch_all(&self.pool)
+            .await
+            .unwrap()
+    }
+
+    /// `(type, registration's user, confirmed, waitlisted, event title)` of
+    /// every registration event written so far, oldest first.
+    pub async fn registration_events(&self) -> Vec<(String, String, i32, i32, String)> {
+        self.published()
+            .await
+            .into_iter()
+            .filter(|(t, _)| t != "join.counts_changed")
+            .map(|(t, payload)| {
+                let m = pb::RegistrationChanged::decode(payload.as_slice()).unwrap();
+                let counts = m.counts.unwrap();
+                let user = m.registration.unwrap().user_id;
+                (t, user, counts.confirmed, counts.waitlisted, m.event_title)
+            })
+            .collect()
     }
 }
 

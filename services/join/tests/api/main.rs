@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod concurrency;
+mod events;
 mod helpers;
 mod idempotency;
 mod organizers;

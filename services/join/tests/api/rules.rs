@@ -265,3 +265,28 @@ async fn capacity_cannot_drop_below_the_confirmed_count() {
         "down to the confirmed count is fine"
     );
 }
+
+#[tokio::test]
+async fn joining_again_returns_the_held_place_and_rejoining_after_leaving_takes_a_new_one() {
+    let app = spawn_app().await;
+    let event = app.event(draft(5, 0)).await;
+    let (_, token) = new_user(&app);
+    let first = app.join_as(&token, &event.id).await.unwrap();
+    let again = app.join_as(&token, &event.id).await.unwrap();
+    assert_eq!(
+        (&again.id, &again.ticket_code),
+        (&first.id, &first.ticket_code)
+    );
+    assert_eq!(app.counts(&event.id).await.confirmed, 1);
+
+    app.leave_as(&token, &event.id).await.unwrap();
+    let back = app.join_as(&token, &event.id).await.unwrap();
+    assert_ne!(back.id, first.id);
+    assert_eq!(back.status(), pb::RegistrationStatus::Confirmed);
+    assert_eq!(app.counts(&event.id).await.confirmed, 1);
+    assert_eq!(
+        app.registration_events().await.len(),
+        3,
+        "joined, left, joined"
+    );
+}
