@@ -142,19 +142,7 @@ pub async fn emit(
     if changes.is_empty() {
         return Ok(());
     }
-    let rows = sqlx::query!(
-        "SELECT s.title, t.tier_id, t.capacity, t.confirmed, t.waitlisted
-         FROM event_snapshots s JOIN tiers t USING (event_id) WHERE s.event_id = $1 ORDER BY t.tier_id",
-        event
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    let title = rows.first().map(|r| r.title.clone()).unwrap_or_default();
-    let counts = counts_of(
-        event,
-        rows.into_iter()
-            .map(|t| (t.tier_id, t.capacity, t.confirmed, t.waitlisted)),
-    );
+    let (title, counts) = title_and_counts(conn, event).await?;
     let events = changes
         .iter()
         .map(|(event_type, row)| outbox::NewEvent {
@@ -235,17 +223,28 @@ pub async fn cancel(
 
 /// Confirmed, waitlisted and remaining places per tier.
 pub async fn counts(conn: &mut PgConnection, event: Uuid) -> Result<pb::GetCountsResponse> {
+    Ok(title_and_counts(conn, event).await?.1)
+}
+
+/// The event's title and its counts, in one read.
+async fn title_and_counts(
+    conn: &mut PgConnection,
+    event: Uuid,
+) -> Result<(String, pb::GetCountsResponse)> {
     let rows = sqlx::query!(
-        "SELECT tier_id, capacity, confirmed, waitlisted FROM tiers WHERE event_id = $1 ORDER BY tier_id",
+        "SELECT s.title, t.tier_id, t.capacity, t.confirmed, t.waitlisted
+         FROM event_snapshots s JOIN tiers t USING (event_id) WHERE s.event_id = $1 ORDER BY t.tier_id",
         event
     )
     .fetch_all(conn)
     .await?;
-    Ok(counts_of(
+    let title = rows.first().map(|r| r.title.clone()).unwrap_or_default();
+    let counts = counts_of(
         event,
         rows.into_iter()
             .map(|t| (t.tier_id, t.capacity, t.confirmed, t.waitlisted)),
-    ))
+    );
+    Ok((title, counts))
 }
 
 /// Counts from `(tier, capacity, confirmed, waitlisted)`; capacity 0 is

@@ -3,9 +3,7 @@
 
 use prost::Message;
 
-use cityevents_proto::cityevents::event::v1 as ev;
 use cityevents_proto::cityevents::join::v1 as pb;
-use cityevents_testkit::authed;
 
 use crate::helpers::{draft, new_user, spawn_app};
 
@@ -44,16 +42,7 @@ async fn a_capacity_change_with_nobody_to_promote_is_written_as_counts_changed()
     let app = spawn_app().await;
     let event = app.event(draft(1, 0)).await;
     app.counts(&event.id).await;
-    let update = ev::UpdateEventRequest {
-        event_id: event.id.clone(),
-        expected_version: event.version,
-        draft: Some(draft(5, 0)),
-    };
-    app.events
-        .clone()
-        .update_event(authed(update, &app.organizer))
-        .await
-        .unwrap();
+    app.update_event(&event, draft(5, 0)).await;
     app.eventually("the new capacity reaches join", async || {
         app.counts(&event.id).await.tiers[0].capacity == 5
     })

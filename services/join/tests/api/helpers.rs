@@ -145,6 +145,20 @@ impl TestApp {
         EventServiceClient::new(channel(addr).await)
     }
 
+    /// Replaces `event`'s draft as its organizer.
+    pub async fn update_event(&self, event: &ev::Event, draft: ev::EventDraft) {
+        let update = ev::UpdateEventRequest {
+            event_id: event.id.clone(),
+            expected_version: event.version,
+            draft: Some(draft),
+        };
+        self.events
+            .clone()
+            .update_event(authed(update, &self.organizer))
+            .await
+            .unwrap();
+    }
+
     /// Creates and publishes an event organized by `self.organizer`.
     pub async fn event(&self, draft: ev::EventDraft) -> ev::Event {
         let mut events = self.events.clone();

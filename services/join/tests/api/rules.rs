@@ -212,16 +212,7 @@ async fn raising_capacity_promotes_the_waitlist_through_the_event_stream() {
     for (_, t) in &users {
         app.join_as(t, &event.id).await.unwrap();
     }
-    let update = ev::UpdateEventRequest {
-        event_id: event.id.clone(),
-        expected_version: event.version,
-        draft: Some(draft(2, 0)),
-    };
-    app.events
-        .clone()
-        .update_event(authed(update, &app.organizer))
-        .await
-        .unwrap();
+    app.update_event(&event, draft(2, 0)).await;
     app.eventually("the first waitlisted is promoted", async || {
         app.status_of(&users[1].1, &event.id).await == pb::RegistrationStatus::Confirmed
     })
