@@ -4,11 +4,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ed25519_dalek::{Signature, Verifier as _, VerifyingKey};
 use futures::future::BoxFuture;
-use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::{Deserialize, Serialize};
-use tokio::sync::{Mutex, RwLock};
+use std::sync::{Mutex as StdMutex, RwLock as StdRwLock};
+use tokio::sync::Mutex;
 
 use cityevents_proto::cityevents::auth::v1::{
     GetJwksRequest, Jwk, auth_service_client::AuthServiceClient,
@@ -54,6 +56,9 @@ pub struct VerifierConfig {
     pub min_refresh_interval_ms: u64,
     /// Redis key prefix of the revocation keys (the same as auth's).
     pub revocation_prefix: String,
+    /// Verified tokens remembered (their signature is checked once); 0 turns
+    /// the cache off.
+    pub verified_cache_size: usize,
 }
 
 impl Default for VerifierConfig {
@@ -64,38 +69,67 @@ impl Default for VerifierConfig {
             leeway_secs: 5,
             min_refresh_interval_ms: 10_000,
             revocation_prefix: "ce:auth:".into(),
+            verified_cache_size: 10_000,
         }
     }
 }
 
 /// Verifies access tokens; cheap to share behind an `Arc`.
+///
+/// A token's signature and claims are checked once: the verified claims are
+/// kept (bounded, until the token expires), so a client's next request with
+/// the same token costs a map lookup. Revocation is checked on every request.
 pub struct Verifier {
-    validation: Validation,
+    issuer: String,
+    audience: String,
+    leeway: i64,
     source: Arc<dyn KeySource>,
-    keys: RwLock<HashMap<String, DecodingKey>>,
+    keys: StdRwLock<HashMap<String, VerifyingKey>>,
     last_fetch: Mutex<Option<Instant>>,
     min_refresh: Duration,
+    verified: StdMutex<HashMap<Box<str>, Claims>>,
+    verified_cap: usize,
     revocations: Revocations,
+}
+
+/// The JOSE header fields a verifier reads.
+#[derive(Deserialize)]
+struct Header {
+    alg: String,
+    kid: Option<String>,
 }
 
 fn unauthenticated(msg: &str) -> Error {
     Error::new(ErrorCode::Unauthenticated, msg)
 }
 
+fn malformed() -> Error {
+    unauthenticated("access token is malformed")
+}
+
+fn invalid() -> Error {
+    unauthenticated("access token is invalid")
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
 impl Verifier {
     /// A verifier fetching keys from `source` and checking `revocations`.
     pub fn new(cfg: &VerifierConfig, source: Arc<dyn KeySource>, revocations: Revocations) -> Self {
-        let mut validation = Validation::new(Algorithm::EdDSA);
-        validation.set_issuer(&[&cfg.issuer]);
-        validation.set_audience(&[&cfg.audience]);
-        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        validation.leeway = cfg.leeway_secs;
         Self {
-            validation,
+            issuer: cfg.issuer.clone(),
+            audience: cfg.audience.clone(),
+            leeway: cfg.leeway_secs as i64,
             source,
-            keys: RwLock::default(),
+            keys: StdRwLock::default(),
             last_fetch: Mutex::default(),
             min_refresh: Duration::from_millis(cfg.min_refresh_interval_ms),
+            verified: StdMutex::default(),
+            verified_cap: cfg.verified_cache_size,
             revocations,
         }
     }
@@ -116,44 +150,96 @@ impl Verifier {
         self.verify(token.trim()).await
     }
 
-    /// Verifies one token.
+    /// Verifies one token: signature and claims (once per token), then
+    /// expiry and revocation (every time).
     pub async fn verify(&self, token: &str) -> Result<Principal> {
-        let header = jsonwebtoken::decode_header(token)
-            .map_err(|_| unauthenticated("access token is malformed"))?;
-        if header.alg != Algorithm::EdDSA {
+        let claims = match self.remembered(token) {
+            Some(c) => c,
+            None => {
+                let c = self.verify_signed(token).await?;
+                self.remember(token, &c);
+                c
+            }
+        };
+        if claims.exp + self.leeway < now() {
+            return Err(unauthenticated("access token expired; refresh the session"));
+        }
+        if self.revocations.is_revoked(&claims).await? {
+            return Err(unauthenticated(
+                "access token has been revoked; sign in again",
+            ));
+        }
+        Ok(Principal::from(&claims))
+    }
+
+    /// Checks a token's signature, issuer and audience; returns its claims.
+    async fn verify_signed(&self, token: &str) -> Result<Claims> {
+        let (signed, signature) = token.rsplit_once('.').ok_or_else(malformed)?;
+        let (header, payload) = signed.split_once('.').ok_or_else(malformed)?;
+        let header: Header = URL_SAFE_NO_PAD
+            .decode(header)
+            .ok()
+            .and_then(|h| serde_json::from_slice(&h).ok())
+            .ok_or_else(malformed)?;
+        if header.alg != "EdDSA" {
             return Err(unauthenticated("access token is not signed with EdDSA"));
         }
         let kid = header
             .kid
             .ok_or_else(|| unauthenticated("access token has no key id"))?;
         let key = self.key(&kid).await?;
-        let data = jsonwebtoken::decode::<Claims>(token, &key, &self.validation).map_err(|e| {
-            match e.kind() {
-                ErrorKind::ExpiredSignature => {
-                    unauthenticated("access token expired; refresh the session")
-                }
-                _ => unauthenticated("access token is invalid"),
-            }
-        })?;
-        if self.revocations.is_revoked(&data.claims).await? {
-            return Err(unauthenticated(
-                "access token has been revoked; sign in again",
-            ));
+        let signature: [u8; 64] = URL_SAFE_NO_PAD
+            .decode(signature)
+            .ok()
+            .and_then(|s| s.try_into().ok())
+            .ok_or_else(invalid)?;
+        key.verify(signed.as_bytes(), &Signature::from_bytes(&signature))
+            .map_err(|_| invalid())?;
+        let claims: Claims = URL_SAFE_NO_PAD
+            .decode(payload)
+            .ok()
+            .and_then(|p| serde_json::from_slice(&p).ok())
+            .ok_or_else(invalid)?;
+        if claims.iss != self.issuer || claims.aud != self.audience {
+            return Err(invalid());
         }
-        Ok(Principal::from(&data.claims))
+        Ok(claims)
     }
 
-    async fn key(&self, kid: &str) -> Result<DecodingKey> {
-        if let Some(k) = self.keys.read().await.get(kid) {
-            return Ok(k.clone());
+    fn remembered(&self, token: &str) -> Option<Claims> {
+        let verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+        verified.get(token).cloned()
+    }
+
+    /// Keeps verified claims; when full, drops expired ones, and everything
+    /// if that is not enough (a bounded cache, refilled by use).
+    fn remember(&self, token: &str, claims: &Claims) {
+        if self.verified_cap == 0 {
+            return;
+        }
+        let mut verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+        if verified.len() >= self.verified_cap {
+            let cutoff = now() - self.leeway;
+            verified.retain(|_, c| c.exp >= cutoff);
+            if verified.len() >= self.verified_cap {
+                verified.clear();
+            }
+        }
+        verified.insert(token.into(), claims.clone());
+    }
+
+    async fn key(&self, kid: &str) -> Result<VerifyingKey> {
+        if let Some(k) = self.cached_key(kid) {
+            return Ok(k);
         }
         self.refresh().await?;
-        self.keys
-            .read()
-            .await
-            .get(kid)
-            .cloned()
+        self.cached_key(kid)
             .ok_or_else(|| unauthenticated("access token signed by an unknown key"))
+    }
+
+    fn cached_key(&self, kid: &str) -> Option<VerifyingKey> {
+        let keys = self.keys.read().unwrap_or_else(|e| e.into_inner());
+        keys.get(kid).copied()
     }
 
     /// Refetches the key set, at most once per `min_refresh_interval_ms`.
@@ -165,17 +251,23 @@ impl Verifier {
         let jwks = self.source.fetch().await.map_err(Error::unavailable)?;
         let mut keys = HashMap::new();
         for jwk in jwks.iter().filter(|k| k.kty == "OKP" && k.crv == "Ed25519") {
-            match DecodingKey::from_ed_components(&jwk.x) {
-                Ok(k) => {
+            match public_key(&jwk.x) {
+                Some(k) => {
                     keys.insert(jwk.kid.clone(), k);
                 }
-                Err(e) => tracing::warn!(kid = %jwk.kid, error = %e, "skipping unusable jwk"),
+                None => tracing::warn!(kid = %jwk.kid, "skipping unusable jwk"),
             }
         }
-        *self.keys.write().await = keys;
+        *self.keys.write().unwrap_or_else(|e| e.into_inner()) = keys;
         *last = Some(Instant::now());
         Ok(())
     }
+}
+
+/// The Ed25519 public key of a JWK's `x` (base64url of its 32 bytes).
+fn public_key(x: &str) -> Option<VerifyingKey> {
+    let bytes: [u8; 32] = URL_SAFE_NO_PAD.decode(x).ok()?.try_into().ok()?;
+    VerifyingKey::from_bytes(&bytes).ok()
 }
 
 /// A verifier for a service other than auth: keys from auth's `GetJwks` over

@@ -1,0 +1,145 @@
+//! The verifier against tokens signed as the auth service signs them, with
+//! revocation state in a real Redis (`TEST_REDIS_URL`).
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use uuid::Uuid;
+
+use cityevents_authn::{Claims, Revocations, Role, SigningKey, Verifier, VerifierConfig};
+use cityevents_runtime::ErrorCode;
+
+struct Fixture {
+    key: SigningKey,
+    verifier: Verifier,
+    revocations: Revocations,
+}
+
+async fn fixture(leeway_secs: u64) -> Fixture {
+    let url = std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let conn = redis::aio::ConnectionManager::new(redis::Client::open(url).unwrap())
+        .await
+        .unwrap();
+    let prefix = format!("test:{}:auth:", Uuid::new_v4().simple());
+    let revocations = Revocations::new(conn, prefix.clone());
+    let key = SigningKey::generate().unwrap();
+    let cfg = VerifierConfig {
+        leeway_secs,
+        revocation_prefix: prefix,
+        ..VerifierConfig::default()
+    };
+    let verifier = Verifier::new(&cfg, Arc::new(vec![key.jwk()]), revocations.clone());
+    Fixture {
+        key,
+        verifier,
+        revocations,
+    }
+}
+
+fn claims(exp_in_secs: i64) -> Claims {
+    let now = chrono::Utc::now().timestamp();
+    Claims {
+        iss: "cityevents-auth".into(),
+        aud: "cityevents".into(),
+        sub: Uuid::now_v7(),
+        role: Role::User,
+        jti: Uuid::now_v7(),
+        tv: 0,
+        sid: Uuid::now_v7(),
+        ev: true,
+        iat: now,
+        exp: now + exp_in_secs,
+    }
+}
+
+fn sign(key: &SigningKey, claims: &Claims) -> String {
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+    header.kid = Some(key.kid().to_owned());
+    jsonwebtoken::encode(&header, claims, &key.encoding_key().unwrap()).unwrap()
+}
+
+/// The message of a refusal, which must be `Unauthenticated`.
+async fn refusal(verifier: &Verifier, token: &str) -> String {
+    let err = verifier.verify(token).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::Unauthenticated, "{token:?}");
+    err.message().to_owned()
+}
+
+#[tokio::test]
+async fn a_token_signed_by_the_issuer_verifies_into_its_principal_every_time() {
+    let f = fixture(5).await;
+    let c = claims(300);
+    let token = sign(&f.key, &c);
+    for _ in 0..2 {
+        let p = f.verifier.verify(&token).await.unwrap();
+        assert_eq!(
+            (p.user_id, p.session_id, p.role),
+            (c.sub, c.sid, Role::User)
+        );
+        assert!(p.email_verified);
+    }
+}
+
+#[tokio::test]
+async fn a_token_whose_payload_was_changed_after_signing_is_refused() {
+    let f = fixture(5).await;
+    let token = sign(&f.key, &claims(300));
+    // Verified once, so its claims are remembered; a forged payload under the
+    // same signature must not ride on that.
+    f.verifier.verify(&token).await.unwrap();
+    let mut admin = claims(300);
+    admin.role = Role::Admin;
+    let admin_token = sign(&f.key, &admin);
+    let forged_payload = admin_token.split('.').nth(1).unwrap();
+    let parts: Vec<&str> = token.split('.').collect();
+    let forged = format!("{}.{}.{}", parts[0], forged_payload, parts[2]);
+    assert!(refusal(&f.verifier, &forged).await.contains("invalid"));
+}
+
+#[tokio::test]
+async fn tokens_for_another_issuer_or_audience_or_from_another_key_are_refused() {
+    let f = fixture(5).await;
+    let mut other_issuer = claims(300);
+    other_issuer.iss = "someone-else".into();
+    let mut other_audience = claims(300);
+    other_audience.aud = "another-app".into();
+    for token in [sign(&f.key, &other_issuer), sign(&f.key, &other_audience)] {
+        assert!(refusal(&f.verifier, &token).await.contains("invalid"));
+    }
+    let stranger = SigningKey::generate().unwrap();
+    let token = sign(&stranger, &claims(300));
+    assert!(refusal(&f.verifier, &token).await.contains("unknown key"));
+}
+
+#[tokio::test]
+async fn junk_is_refused_with_a_plain_message_and_no_panic() {
+    let f = fixture(5).await;
+    // A header of `{"alg":"EdDSA"}` with no key id, then no payload.
+    for junk in ["", ".", "..", "a.b.c", "eyJhbGciOiJFZERTQSJ9..", "🎟️.🎟️.🎟️"] {
+        let msg = refusal(&f.verifier, junk).await;
+        assert!(msg.starts_with("access token "), "{junk:?}: {msg}");
+    }
+}
+
+#[tokio::test]
+async fn a_remembered_token_expires_on_time() {
+    let f = fixture(0).await;
+    let token = sign(&f.key, &claims(1));
+    f.verifier.verify(&token).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    assert!(refusal(&f.verifier, &token).await.contains("expired"));
+}
+
+#[tokio::test]
+async fn a_remembered_token_is_refused_at_once_when_its_session_or_user_is_revoked() {
+    let f = fixture(5).await;
+    let (a, b) = (claims(300), claims(300));
+    let (ta, tb) = (sign(&f.key, &a), sign(&f.key, &b));
+    f.verifier.verify(&ta).await.unwrap();
+    f.verifier.verify(&tb).await.unwrap();
+    f.revocations.revoke_session(a.sid, 300).await.unwrap();
+    f.revocations.set_token_version(b.sub, 1).await.unwrap();
+    assert!(refusal(&f.verifier, &ta).await.contains("revoked"));
+    assert!(refusal(&f.verifier, &tb).await.contains("revoked"));
+}
