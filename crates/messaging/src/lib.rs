@@ -2,9 +2,9 @@
 //! idempotent consumers.
 //!
 //! - [`outbox::enqueue`] writes an event in the caller's transaction.
-//! - [`relay::Relay`] publishes unpublished rows (every replica runs one;
+//! - [`relay::Relay`] publishes outbox rows (every replica runs one;
 //!   `FOR UPDATE SKIP LOCKED` splits the work) with `Nats-Msg-Id` = row id,
-//!   and marks them after the ack. A crash between publish and mark
+//!   and deletes them after the ack. A crash between publish and delete
 //!   republishes; JetStream's duplicate window drops the copy.
 //! - [`consumer::run`] drives a durable consumer: the handler's effect and an
 //!   `inbox` row commit together, failures back off and retry, and after

@@ -1,11 +1,10 @@
 //! Publishes outbox rows to JetStream.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, message::PublishMessage};
 use prost::Message;
 use sqlx::PgPool;
-use uuid::Uuid;
 
 use cityevents_runtime::CancellationToken;
 
@@ -22,17 +21,12 @@ pub struct Relay {
     prefix: String,
     batch_size: i64,
     idle: Duration,
-    /// How long published rows stay in the outbox (for inspection) before
-    /// the relay deletes them.
-    retention: Duration,
     metrics: MessagingMetrics,
 }
 
-/// How often the backlog gauges are refreshed (a count over the unpublished
-/// rows, kept off the publishing path).
+/// How often the backlog gauges are refreshed (a count over the outbox,
+/// kept off the publishing path).
 const GAUGES_EVERY: Duration = Duration::from_secs(5);
-/// How often published rows past their retention are deleted.
-const PURGE_EVERY: Duration = Duration::from_secs(60);
 
 impl Relay {
     /// Relays `producer`'s outbox to its stream under `prefix`.
@@ -50,32 +44,20 @@ impl Relay {
             prefix: prefix.into(),
             batch_size: 500,
             idle: Duration::from_millis(50),
-            retention: Duration::from_secs(3600),
             metrics,
         }
-    }
-
-    /// Keeps published rows for `retention` (one hour unless set).
-    pub fn with_retention(self, retention: Duration) -> Self {
-        Self { retention, ..self }
     }
 
     /// Creates the stream, then publishes until `shutdown` fires.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         streams::ensure_stream(&self.js, &self.prefix, &self.producer).await?;
         let mut failures = 0u32;
-        let (mut gauged, mut purged) = (None::<Instant>, Instant::now());
+        let mut gauged = None::<Instant>;
         while !shutdown.is_cancelled() {
             if gauged.is_none_or(|t| t.elapsed() >= GAUGES_EVERY) {
                 gauged = Some(Instant::now());
                 if let Err(e) = self.refresh_gauges().await {
                     tracing::warn!(error = format!("{e:#}"), producer = %self.producer, "outbox gauges failed");
-                }
-            }
-            if purged.elapsed() >= PURGE_EVERY {
-                purged = Instant::now();
-                if let Err(e) = self.purge().await {
-                    tracing::warn!(error = format!("{e:#}"), producer = %self.producer, "outbox purge failed");
                 }
             }
             let wait = match self.publish_once().await {
@@ -105,14 +87,14 @@ impl Relay {
         Ok(())
     }
 
-    /// Publishes one batch and marks it published; returns how many rows.
+    /// Publishes one batch and deletes its rows; returns how many rows.
     pub async fn publish_once(&self) -> anyhow::Result<usize> {
         self.publish_batch(true).await
     }
 
-    /// Publishes one batch and does not mark it: what a relay killed between
-    /// the publish acks and the mark leaves behind. For fault tests.
-    pub async fn publish_without_marking(&self) -> anyhow::Result<usize> {
+    /// Publishes one batch and keeps its rows: what a relay killed between
+    /// the publish acks and the delete leaves behind. For fault tests.
+    pub async fn publish_without_deleting(&self) -> anyhow::Result<usize> {
         self.publish_batch(false).await
     }
 
@@ -121,8 +103,7 @@ impl Relay {
         // Rows another relay holds are skipped, so relays split the backlog.
         let rows = sqlx::query!(
             r#"SELECT id, event_type, aggregate_id, payload, traceparent, created_at
-               FROM outbox WHERE published_at IS NULL
-               ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED"#,
+               FROM outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED"#,
             self.batch_size
         )
         .fetch_all(&mut *tx)
@@ -152,14 +133,16 @@ impl Relay {
             acks.push(self.js.send_publish(subject, msg).await?);
             ids.push(row.id);
         }
-        // Marked only after every ack: a crash before this point republishes,
-        // and the stream's duplicate window drops the copies.
+        // Deleted only after every ack: a crash before this point
+        // republishes, and the stream's duplicate window drops the copies.
         for ack in futures::future::join_all(acks.into_iter().map(IntoFuture::into_future)).await {
             ack?;
         }
         let n = ids.len();
         if mark && n > 0 {
-            mark_published(&mut tx, &ids).await?;
+            sqlx::query!("DELETE FROM outbox WHERE id = ANY($1)", &ids)
+                .execute(&mut *tx)
+                .await?;
             tx.commit().await?;
             self.metrics
                 .published
@@ -173,40 +156,11 @@ impl Relay {
         Ok(n)
     }
 
-    /// Deletes published rows older than the retention, oldest first, in
-    /// bounded statements. Ids are UUIDv7, so the cut-off is an id.
-    pub async fn purge(&self) -> anyhow::Result<u64> {
-        let cutoff = SystemTime::now()
-            .checked_sub(self.retention)
-            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-            .unwrap_or_default();
-        let cutoff = Uuid::new_v7(uuid::Timestamp::from_unix(
-            uuid::NoContext,
-            cutoff.as_secs(),
-            cutoff.subsec_nanos(),
-        ));
-        let mut total = 0;
-        loop {
-            let n = sqlx::query!(
-                "DELETE FROM outbox WHERE id IN (
-                   SELECT id FROM outbox WHERE id < $1 AND published_at IS NOT NULL ORDER BY id LIMIT 5000)",
-                cutoff
-            )
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
-            total += n;
-            if n < 5000 {
-                return Ok(total);
-            }
-        }
-    }
-
     /// Sets the backlog and oldest-row gauges.
     pub async fn refresh_gauges(&self) -> anyhow::Result<()> {
         let b = sqlx::query!(
             r#"SELECT count(*) AS "n!", COALESCE(EXTRACT(EPOCH FROM now() - min(created_at))::bigint, 0) AS "age!"
-               FROM outbox WHERE published_at IS NULL"#
+               FROM outbox"#
         )
         .fetch_one(&self.pool)
         .await?;
@@ -220,14 +174,4 @@ impl Relay {
             .set(b.age);
         Ok(())
     }
-}
-
-async fn mark_published(conn: &mut sqlx::PgConnection, ids: &[Uuid]) -> anyhow::Result<()> {
-    sqlx::query!(
-        "UPDATE outbox SET published_at = now() WHERE id = ANY($1)",
-        ids
-    )
-    .execute(conn)
-    .await?;
-    Ok(())
 }

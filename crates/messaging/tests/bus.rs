@@ -160,13 +160,13 @@ async fn a_relay_killed_between_publish_and_mark_causes_each_effect_exactly_once
         .unwrap();
     bus.enqueue("test.happened", 3).await;
 
-    assert_eq!(bus.relay().publish_without_marking().await.unwrap(), 3);
-    // The restarted relay finds the rows unmarked and publishes them again.
+    assert_eq!(bus.relay().publish_without_deleting().await.unwrap(), 3);
+    // The restarted relay finds the rows still there and publishes them again.
     assert_eq!(bus.relay().publish_once().await.unwrap(), 3);
     assert_eq!(
         bus.relay().publish_once().await.unwrap(),
         0,
-        "marked after the second publish"
+        "deleted after the second publish"
     );
     assert_eq!(
         bus.stream_messages("test").await,
@@ -297,21 +297,24 @@ async fn concurrent_relays_split_the_backlog_without_publishing_a_row_twice() {
 }
 
 #[tokio::test]
-async fn published_rows_past_their_retention_are_purged_and_unpublished_ones_kept() {
+async fn published_rows_are_deleted_and_rows_written_meanwhile_wait_for_the_next_round() {
     let bus = bus().await;
     streams::ensure_stream(&bus.js, &bus.prefix, "test")
         .await
         .unwrap();
-    let relay = bus.relay().with_retention(Duration::ZERO);
-    bus.enqueue("test.old", 3).await;
+    let relay = bus.relay();
+    let left = || async {
+        sqlx::query_scalar::<_, String>("SELECT event_type FROM outbox ORDER BY id")
+            .fetch_all(&bus.pool)
+            .await
+            .unwrap()
+    };
+    bus.enqueue("test.first", 3).await;
     assert_eq!(relay.publish_once().await.unwrap(), 3);
+    assert!(left().await.is_empty(), "acknowledged rows are deleted");
     bus.enqueue("test.waiting", 2).await;
-    tokio::time::sleep(Duration::from_millis(5)).await;
-
-    assert_eq!(relay.purge().await.unwrap(), 3);
-    let left: Vec<String> = sqlx::query_scalar("SELECT event_type FROM outbox")
-        .fetch_all(&bus.pool)
-        .await
-        .unwrap();
-    assert_eq!(left, vec!["test.waiting", "test.waiting"]);
+    assert_eq!(left().await, ["test.waiting", "test.waiting"]);
+    assert_eq!(relay.publish_once().await.unwrap(), 2);
+    assert!(left().await.is_empty());
+    assert_eq!(bus.stream_messages("test").await, 5);
 }

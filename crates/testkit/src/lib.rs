@@ -155,3 +155,46 @@ pub fn authed<T>(msg: T, token: &str) -> Request<T> {
 pub fn code<T>(r: Result<T, tonic::Status>) -> tonic::Code {
     r.map_or_else(|s| s.code(), |_| tonic::Code::Ok)
 }
+
+/// Every domain event `producer` has published so far, oldest first. Waits
+/// until the relay has emptied the outbox at `pool` (it deletes a row only
+/// once the stream has acknowledged it), then reads the whole stream.
+pub async fn published(
+    pool: &sqlx::PgPool,
+    nats: &NatsConfig,
+    producer: &str,
+) -> Vec<cityevents_messaging::Envelope> {
+    use prost::Message;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (left,): (i64,) = sqlx::query_as("SELECT count(*) FROM outbox")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        if left == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{left} outbox rows of {producer} still unpublished after 10 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let js = cityevents_messaging::connect(nats).await.unwrap();
+    let mut stream =
+        cityevents_messaging::streams::ensure_stream(&js, &nats.stream_prefix, producer)
+            .await
+            .unwrap();
+    let (count, first, last) = {
+        let state = &stream.info().await.unwrap().state;
+        (state.messages, state.first_sequence, state.last_sequence)
+    };
+    let mut out = Vec::with_capacity(count as usize);
+    if count > 0 {
+        for seq in first..=last {
+            let msg = stream.get_raw_message(seq).await.unwrap();
+            out.push(cityevents_messaging::Envelope::decode(msg.payload).unwrap());
+        }
+    }
+    out
+}

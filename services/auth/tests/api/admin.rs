@@ -57,7 +57,7 @@ async fn a_ban_kills_existing_sessions_and_blocks_login_until_unbanned() {
             .unwrap();
     assert_eq!(actions, ["ban", "unban"]);
     let events = app
-        .outbox::<pb::UserBanChanged>("auth.user_banned", &victim.id)
+        .published::<pb::UserBanChanged>("auth.user_banned", &victim.id)
         .await;
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].reason, "spam");

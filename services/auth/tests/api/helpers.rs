@@ -171,19 +171,24 @@ impl TestApp {
         Ok(r.into_inner().user.unwrap())
     }
 
-    /// Payloads of outbox rows of `event_type` for `user_id`, oldest first.
-    pub async fn outbox<M: Message + Default>(&self, event_type: &str, user_id: &str) -> Vec<M> {
-        let rows: Vec<(Vec<u8>,)> = sqlx::query_as(
-            "SELECT payload FROM outbox WHERE event_type = $1 AND aggregate_id = $2 ORDER BY id",
-        )
-        .bind(event_type)
-        .bind(user_id)
-        .fetch_all(&self.pool)
-        .await
-        .unwrap();
-        rows.into_iter()
-            .map(|(p,)| M::decode(p.as_slice()).unwrap())
+    /// Payloads of the `event_type` events published for `user_id`, oldest
+    /// first (read from the auth stream once the relay has caught up).
+    pub async fn published<M: Message + Default>(&self, event_type: &str, user_id: &str) -> Vec<M> {
+        self.envelopes()
+            .await
+            .into_iter()
+            .filter(|e| e.r#type == event_type && e.aggregate_id == user_id)
+            .map(|e| M::decode(e.payload.as_slice()).unwrap())
             .collect()
+    }
+
+    /// Every event the auth service has published, oldest first.
+    pub async fn envelopes(&self) -> Vec<cityevents_messaging::Envelope> {
+        let nats = cityevents_messaging::NatsConfig {
+            url: nats_url(),
+            stream_prefix: self.stream_prefix.clone(),
+        };
+        cityevents_testkit::published(&self.pool, &nats, "auth").await
     }
 
     pub async fn metrics_text(&self) -> String {

@@ -136,13 +136,15 @@ impl TestApp {
             .unwrap())
     }
 
-    /// Outbox event types written for `event_id`, oldest first.
-    pub async fn outbox(&self, event_id: &str) -> Vec<String> {
-        sqlx::query_scalar("SELECT event_type FROM outbox WHERE aggregate_id = $1 ORDER BY id")
-            .bind(event_id)
-            .fetch_all(&self.pool)
+    /// Types of the events published for `event_id`, oldest first (read
+    /// from the event stream once the relay has caught up).
+    pub async fn published(&self, event_id: &str) -> Vec<String> {
+        cityevents_testkit::published(&self.pool, &self.world.nats, "event")
             .await
-            .unwrap()
+            .into_iter()
+            .filter(|e| e.aggregate_id == event_id)
+            .map(|e| e.r#type)
+            .collect()
     }
 
     pub fn moderator(&self) -> String {

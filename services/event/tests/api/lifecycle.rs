@@ -41,7 +41,7 @@ async fn a_draft_is_visible_only_to_its_organizers_until_published() {
         app.get(None, &created.id).await.unwrap().version,
         published.version
     );
-    assert_eq!(app.outbox(&created.id).await, ["event.published"]);
+    assert_eq!(app.published(&created.id).await, ["event.published"]);
 }
 
 #[tokio::test]
@@ -84,7 +84,7 @@ async fn an_edit_with_a_stale_version_is_refused_with_aborted() {
         stale.message()
     );
     assert_eq!(
-        app.outbox(&e.id).await,
+        app.published(&e.id).await,
         ["event.published", "event.updated"]
     );
 }
@@ -151,7 +151,7 @@ async fn cancelling_notifies_through_the_outbox_and_freezes_the_event() {
         .unwrap();
     assert_eq!(cancelled.status(), pb::EventStatus::Cancelled);
     assert_eq!(
-        app.outbox(&e.id).await,
+        app.published(&e.id).await,
         ["event.published", "event.cancelled"]
     );
 

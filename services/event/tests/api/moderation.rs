@@ -118,7 +118,7 @@ async fn a_moderator_hides_an_event_with_a_reason_that_is_audited_and_emitted() 
         ]
     );
     assert_eq!(
-        app.outbox(&e.id).await,
+        app.published(&e.id).await,
         ["event.published", "event.hidden", "event.unhidden"]
     );
 }

@@ -275,12 +275,13 @@ impl TestApp {
 }
 
 impl TestApp {
-    /// The join events written so far (type and payload), oldest first.
+    /// The join events published so far (type and payload), oldest first.
     pub async fn published(&self) -> Vec<(String, Vec<u8>)> {
-        sqlx::query_as("SELECT event_type, payload FROM outbox ORDER BY id")
-            .fetch_all(&self.pool)
+        cityevents_testkit::published(&self.pool, &self.world.nats, "join")
             .await
-            .unwrap()
+            .into_iter()
+            .map(|e| (e.r#type, e.payload))
+            .collect()
     }
 
     /// `(type, registration's user, confirmed, waitlisted, event title)` of
