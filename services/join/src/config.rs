@@ -59,6 +59,8 @@ impl TicketConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct BatchConfig {
     /// Parallel batch workers (events hash to one); each holds one connection.
+    /// Fewer shards make larger batches (less work per join); two keep the
+    /// database busy while one waits for its commit (docs/benchmarks.md).
     pub shards: usize,
     /// Joins settled per transaction at most.
     pub max_batch: usize,
@@ -67,7 +69,7 @@ pub struct BatchConfig {
 impl Default for BatchConfig {
     fn default() -> Self {
         Self {
-            shards: 4,
+            shards: 2,
             max_batch: 500,
         }
     }
