@@ -4,13 +4,7 @@
 # latency percentiles; see docs/benchmarks.md.
 source "$(dirname "$0")/lib.sh"
 bash "$ROOT/scripts/infra-up.sh"
-# Databases left by earlier test and bench runs keep autovacuum busy while
-# the bench measures; drop them first.
-export PGPASSWORD=$PG_PASSWORD
-psql -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -tAc \
-  "SELECT datname FROM pg_database WHERE datname ~ '_test_[0-9a-f]{32}$'" |
-  while read -r db; do
-    psql -q -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -c "DROP DATABASE \"$db\" WITH (FORCE)"
-  done
+# The bench first drops the databases and streams earlier test runs left
+# (testkit::sweep_leftovers): they keep autovacuum and NATS busy.
 cd "$ROOT"
 SQLX_OFFLINE=true cargo bench --locked -p join --bench joins

@@ -168,6 +168,7 @@ async fn main() {
     println!(
         "scenario   requests   errors    time      rate         latency (client-side, in-process)"
     );
+    cityevents_testkit::sweep_leftovers().await;
     let app = helpers::spawn_app_with(|cfg| cfg.database.max_connections = 16).await;
     let clients = clients(&app).await;
     // `CE_BENCH=spread make bench` runs one scenario (for profiling).
