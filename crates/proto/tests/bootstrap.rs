@@ -10,8 +10,16 @@ use std::process::Command;
 
 use prost::Message;
 
+/// This crate's folder, as `cargo test` says at run time: a test binary
+/// reused from a build cache shared by clones at other paths would carry the
+/// compile-time path of whichever clone built it.
+fn crate_dir() -> PathBuf {
+    std::env::var("CARGO_MANIFEST_DIR")
+        .map_or_else(|_| env!("CARGO_MANIFEST_DIR").into(), PathBuf::from)
+}
+
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    crate_dir().join("../..")
 }
 
 /// The folder holding `google/api/*.proto` from googleapis-common-protos.
@@ -74,7 +82,7 @@ fn generate(out: &Path) {
 fn generated_code_matches_the_protos() {
     let tmp = tempfile::tempdir().expect("tempdir");
     generate(tmp.path());
-    let checked_in = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/gen");
+    let checked_in = crate_dir().join("src/gen");
     let bless = std::env::var_os("CE_BLESS").is_some();
     let mut stale = Vec::new();
     let mut names: Vec<_> = std::fs::read_dir(tmp.path())
