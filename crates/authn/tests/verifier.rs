@@ -143,3 +143,26 @@ async fn a_remembered_token_is_refused_at_once_when_its_session_or_user_is_revok
     assert!(refusal(&f.verifier, &ta).await.contains("revoked"));
     assert!(refusal(&f.verifier, &tb).await.contains("revoked"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_checks_batched_together_each_get_their_own_answer() {
+    let f = Arc::new(fixture(5).await);
+    let users: Vec<Claims> = (0..300).map(|_| claims(300)).collect();
+    // Every third user logged out, every fifth was banned (version bumped).
+    for (i, c) in users.iter().enumerate() {
+        if i % 3 == 0 {
+            f.revocations.revoke_session(c.sid, 300).await.unwrap();
+        }
+        if i % 5 == 0 {
+            f.revocations.set_token_version(c.sub, 1).await.unwrap();
+        }
+    }
+    let checks = users.iter().enumerate().map(|(i, c)| {
+        let (f, token) = (f.clone(), sign(&f.key, c));
+        tokio::spawn(async move { (i, f.verifier.verify(&token).await.is_ok()) })
+    });
+    for outcome in futures::future::join_all(checks).await {
+        let (i, accepted) = outcome.unwrap();
+        assert_eq!(accepted, i % 3 != 0 && i % 5 != 0, "user {i}");
+    }
+}
