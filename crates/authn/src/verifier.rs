@@ -155,15 +155,12 @@ impl Verifier {
     pub async fn verify(&self, token: &str) -> Result<Principal> {
         let claims = match self.remembered(token) {
             Some(c) => c,
-            None => {
-                let c = self.verify_signed(token).await?;
-                self.remember(token, &c);
-                c
-            }
+            None => self.verify_signed(token).await?,
         };
         if claims.exp + self.leeway < now() {
             return Err(unauthenticated("access token expired; refresh the session"));
         }
+        self.remember(token, &claims);
         if self.revocations.is_revoked(&claims).await? {
             return Err(unauthenticated(
                 "access token has been revoked; sign in again",
@@ -211,13 +208,16 @@ impl Verifier {
         verified.get(token).cloned()
     }
 
-    /// Keeps verified claims; when full, drops expired ones, and everything
-    /// if that is not enough (a bounded cache, refilled by use).
+    /// Keeps verified, unexpired claims; when full, drops expired ones, and
+    /// everything if that is not enough (a bounded cache, refilled by use).
     fn remember(&self, token: &str, claims: &Claims) {
         if self.verified_cap == 0 {
             return;
         }
         let mut verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+        if verified.contains_key(token) {
+            return;
+        }
         if verified.len() >= self.verified_cap {
             let cutoff = now() - self.leeway;
             verified.retain(|_, c| c.exp >= cutoff);
