@@ -153,14 +153,16 @@ impl Verifier {
     /// Verifies one token: signature and claims (once per token), then
     /// expiry and revocation (every time).
     pub async fn verify(&self, token: &str) -> Result<Principal> {
-        let claims = match self.remembered(token) {
-            Some(c) => c,
-            None => self.verify_signed(token).await?,
+        let (claims, fresh) = match self.remembered(token) {
+            Some(c) => (c, false),
+            None => (self.verify_signed(token).await?, true),
         };
         if claims.exp + self.leeway < now() {
             return Err(unauthenticated("access token expired; refresh the session"));
         }
-        self.remember(token, &claims);
+        if fresh {
+            self.remember(token, &claims);
+        }
         if self.revocations.is_revoked(&claims).await? {
             return Err(unauthenticated(
                 "access token has been revoked; sign in again",
@@ -215,9 +217,6 @@ impl Verifier {
             return;
         }
         let mut verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
-        if verified.contains_key(token) {
-            return;
-        }
         if verified.len() >= self.verified_cap {
             let cutoff = now() - self.leeway;
             verified.retain(|_, c| c.exp >= cutoff);

@@ -24,6 +24,8 @@ struct Bus {
     messaging: MessagingMetrics,
 }
 
+/// A fresh database and stream prefix, with the "test" producer's stream
+/// created (as a relay creates it at start-up).
 async fn bus() -> Bus {
     let pool = PgPool::connect(&cityevents_testkit::fresh_database("messaging_test").await)
         .await
@@ -38,12 +40,14 @@ async fn bus() -> Bus {
         ..NatsConfig::default()
     };
     let js = cityevents_messaging::connect(&nats).await.unwrap();
+    let prefix = format!("T{}", Uuid::new_v4().simple());
+    streams::ensure_stream(&js, &prefix, "test").await.unwrap();
     let metrics = Metrics::new().unwrap();
     let messaging = MessagingMetrics::register(&metrics).unwrap();
     Bus {
         pool,
         js,
-        prefix: format!("T{}", Uuid::new_v4().simple()),
+        prefix,
         metrics,
         messaging,
     }
@@ -155,9 +159,6 @@ impl Bus {
 #[tokio::test]
 async fn a_relay_killed_between_publish_and_mark_causes_each_effect_exactly_once() {
     let bus = bus().await;
-    streams::ensure_stream(&bus.js, &bus.prefix, "test")
-        .await
-        .unwrap();
     bus.enqueue("test.happened", 3).await;
 
     assert_eq!(bus.relay().publish_without_deleting().await.unwrap(), 3);
@@ -184,9 +185,6 @@ async fn a_relay_killed_between_publish_and_mark_causes_each_effect_exactly_once
 #[tokio::test]
 async fn a_message_delivered_twice_is_applied_once() {
     let bus = bus().await;
-    streams::ensure_stream(&bus.js, &bus.prefix, "test")
-        .await
-        .unwrap();
     // Publish the same envelope twice under different Nats-Msg-Ids, past
     // publisher dedup: only the inbox stands between it and a double effect.
     let env = Envelope {
@@ -222,9 +220,6 @@ async fn a_message_delivered_twice_is_applied_once() {
 #[tokio::test]
 async fn a_poison_message_lands_in_the_dead_letter_stream_after_the_retry_bound() {
     let bus = bus().await;
-    streams::ensure_stream(&bus.js, &bus.prefix, "test")
-        .await
-        .unwrap();
     bus.enqueue("test.poison", 1).await;
     bus.enqueue("test.fine", 2).await;
     let (stop, task) = bus.consume(3);
@@ -272,9 +267,6 @@ async fn a_poison_message_lands_in_the_dead_letter_stream_after_the_retry_bound(
 #[tokio::test]
 async fn concurrent_relays_split_the_backlog_without_publishing_a_row_twice() {
     let bus = bus().await;
-    streams::ensure_stream(&bus.js, &bus.prefix, "test")
-        .await
-        .unwrap();
     bus.enqueue("test.many", 1_200).await;
     let relays: Vec<_> = (0..4).map(|_| bus.relay()).collect();
     let mut total = 0;
@@ -299,9 +291,6 @@ async fn concurrent_relays_split_the_backlog_without_publishing_a_row_twice() {
 #[tokio::test]
 async fn published_rows_are_deleted_and_rows_written_meanwhile_wait_for_the_next_round() {
     let bus = bus().await;
-    streams::ensure_stream(&bus.js, &bus.prefix, "test")
-        .await
-        .unwrap();
     let relay = bus.relay();
     let left = || async {
         sqlx::query_scalar::<_, String>("SELECT event_type FROM outbox ORDER BY id")
