@@ -144,6 +144,12 @@ impl Error {
         Self::new(ErrorCode::Internal, "").with_cause(cause)
     }
 
+    /// The one "no such event" every service answers (also for events the
+    /// caller may not see).
+    pub fn no_such_event() -> Self {
+        Self::new(ErrorCode::NotFound, "event_id: no such event").with_reason("EVENT_NOT_FOUND")
+    }
+
     /// A dependency is unavailable; the cause is logged.
     pub fn unavailable(cause: impl Into<anyhow::Error>) -> Self {
         Self::new(ErrorCode::Unavailable, "").with_cause(cause)
@@ -195,7 +201,14 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for Error {
+    /// The underlying cause, so `{:#}` and log lines show the whole chain.
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.cause
+            .as_ref()
+            .map(|c| c.as_ref() as &(dyn std::error::Error + 'static))
+    }
+}
 
 impl From<sqlx::Error> for Error {
     fn from(e: sqlx::Error) -> Self {

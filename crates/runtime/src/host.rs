@@ -1,10 +1,12 @@
 //! A built service, ready to run: its gRPC server on bound listeners plus the
 //! background tasks (outbox relay, consumers) that live and die with it.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use futures::future::BoxFuture;
 use tokio::net::TcpListener;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::ServerConfig;
@@ -75,31 +77,122 @@ impl Host {
         &self.metrics
     }
 
-    /// Serves and runs the tasks until `shutdown` fires; the tasks get a
-    /// child token, cancelled once the server has drained.
+    /// Serves and runs the tasks until `shutdown` fires. The tasks get their
+    /// own token, cancelled only once the server has drained its in-flight
+    /// calls, so a join accepted before SIGTERM still finds its batcher and
+    /// relay. A task that stops on its own (an error, a panic, or an early
+    /// return) is a service no longer doing its job: it is logged with its
+    /// cause, health turns NOT_SERVING, the server drains and `run` fails, so
+    /// the process exits and its supervisor restarts it.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         tracing::info!(grpc = %self.grpc_addr(), admin = %self.admin_addr(), "service listening");
-        let handles: Vec<_> = self
-            .tasks
-            .into_iter()
-            .map(|(name, task)| (name, tokio::spawn(task(shutdown.child_token()))))
-            .collect();
+        let tasks_stop = CancellationToken::new();
+        let mut set = JoinSet::new();
+        let mut names = HashMap::new();
+        for (name, task) in self.tasks {
+            let id = set.spawn(task(tasks_stop.clone())).id();
+            names.insert(id, name);
+        }
+        let supervisor = tokio::spawn(supervise(set, names, tasks_stop.clone(), shutdown.clone()));
         let served = self
             .server
             .serve(self.grpc, self.admin, shutdown.clone())
             .await;
-        shutdown.cancel();
-        for (name, handle) in handles {
-            match handle.await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::error!(
-                    task = name,
-                    error = format!("{e:#}"),
-                    "background task failed"
-                ),
-                Err(e) => tracing::error!(task = name, error = %e, "background task panicked"),
-            }
+        tasks_stop.cancel();
+        let failed = supervisor.await?;
+        served?;
+        match failed {
+            Some(name) => anyhow::bail!("background task {name} stopped before shutdown"),
+            None => Ok(()),
         }
-        served
+    }
+}
+
+/// Waits for every task; the first one to end before `tasks_stop` starts
+/// the shutdown. Returns the name of a task that ended early, if any.
+async fn supervise(
+    mut set: JoinSet<anyhow::Result<()>>,
+    names: HashMap<tokio::task::Id, &'static str>,
+    tasks_stop: CancellationToken,
+    shutdown: CancellationToken,
+) -> Option<&'static str> {
+    let mut failed = None;
+    while let Some(ended) = set.join_next_with_id().await {
+        let early = !tasks_stop.is_cancelled();
+        let (id, outcome) = match ended {
+            Ok((id, Ok(()))) => (id, None),
+            Ok((id, Err(e))) => (id, Some(format!("{e:#}"))),
+            Err(e) => (e.id(), Some(format!("panicked: {e}"))),
+        };
+        let task = names.get(&id).copied().unwrap_or("unknown");
+        match (&outcome, early) {
+            (Some(error), true) => {
+                tracing::error!(task, error, "background task failed; shutting down")
+            }
+            (None, true) => tracing::error!(task, "background task ended early; shutting down"),
+            (Some(error), false) => tracing::error!(task, error, "background task failed"),
+            (None, false) => {}
+        }
+        if early {
+            failed.get_or_insert(task);
+            shutdown.cancel();
+        }
+    }
+    failed
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
+
+    use super::*;
+
+    async fn host() -> Host {
+        let config = ServerConfig {
+            drain_delay_ms: 300,
+            ..ServerConfig::ephemeral()
+        };
+        Host::bind(config, Metrics::new().unwrap(), ServiceSet::new())
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_background_task_that_fails_stops_the_service_with_an_error() {
+        let host = host()
+            .await
+            .task("doomed", |_| async { anyhow::bail!("lost its database") });
+        let shutdown = CancellationToken::new();
+        let run = tokio::time::timeout(Duration::from_secs(10), host.run(shutdown.clone()));
+        let err = run.await.expect("the service stops by itself").unwrap_err();
+        assert!(err.to_string().contains("doomed"), "{err}");
+        assert!(
+            shutdown.is_cancelled(),
+            "health went NOT_SERVING through shutdown"
+        );
+    }
+
+    #[tokio::test]
+    async fn tasks_run_until_the_server_has_drained() {
+        let stopped_early = Arc::new(AtomicBool::new(false));
+        let shutdown = CancellationToken::new();
+        let host = host().await.task("worker", {
+            let (stopped_early, shutdown) = (stopped_early.clone(), shutdown.clone());
+            move |stop| async move {
+                shutdown.cancelled().await;
+                // The server is still in its 300 ms drain: the token holds.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                stopped_early.store(stop.is_cancelled(), Ordering::SeqCst);
+                stop.cancelled().await;
+                Ok(())
+            }
+        });
+        let run = tokio::spawn(host.run(shutdown.clone()));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        shutdown.cancel();
+        run.await.unwrap().unwrap();
+        assert!(!stopped_early.load(Ordering::SeqCst));
     }
 }

@@ -24,6 +24,12 @@ use super::metrics_layer::GrpcMetricsLayer;
 use crate::config::ServerConfig;
 use crate::metrics::Metrics;
 
+/// Streams a peer may reset before the server accepted them, per connection,
+/// before it is sent GOAWAY.
+const MAX_PENDING_ACCEPT_RESETS: usize = 4_096;
+/// Streams the server may reset on errors, per connection, before GOAWAY.
+const MAX_LOCAL_ERROR_RESETS: usize = 65_536;
+
 /// The gRPC services one binary serves.
 #[derive(Default)]
 pub struct ServiceSet {
@@ -109,7 +115,14 @@ impl GrpcServer {
         let layers = tower::ServiceBuilder::new()
             .layer(ServerContextLayer)
             .layer(GrpcMetricsLayer::new(metrics.server.clone()));
+        // Reset-flood protection stays on, with room for ordinary load: a
+        // client that cancels calls at their deadline sends a RST_STREAM per
+        // call, and h2's defaults (20 pending-accept resets, 1,024 local
+        // error resets) answered a storm of those with GOAWAY, failing every
+        // unrelated call on the connection.
         let router = tonic::transport::Server::builder()
+            .http2_max_pending_accept_reset_streams(Some(MAX_PENDING_ACCEPT_RESETS))
+            .http2_max_local_error_reset_streams(Some(MAX_LOCAL_ERROR_RESETS))
             .timeout(config.request_timeout())
             .concurrency_limit_per_connection(config.concurrency_limit)
             .accept_http1(true)
