@@ -45,14 +45,16 @@ pub struct ConsumerSpec {
 }
 
 impl ConsumerSpec {
-    /// Five deliveries, backing off 100 ms, 500 ms, 2 s, 10 s.
+    /// Ten deliveries, backing off 0.1 s, 0.5 s, 2 s, 10 s, 30 s, 60 s, then
+    /// 120 s: about eight minutes before a message is parked, longer than a
+    /// PostgreSQL fail-over.
     pub fn new(name: &str, producer: &str, event_types: &[&str]) -> Self {
         Self {
             name: name.into(),
             producer: producer.into(),
             event_types: event_types.iter().map(|s| (*s).to_owned()).collect(),
-            max_deliver: 5,
-            backoff: [100, 500, 2_000, 10_000]
+            max_deliver: 10,
+            backoff: [100, 500, 2_000, 10_000, 30_000, 60_000, 120_000]
                 .map(Duration::from_millis)
                 .to_vec(),
         }
@@ -81,8 +83,41 @@ pub struct Consumer {
 
 impl Consumer {
     /// Creates the stream, dead-letter stream and durable consumer (all
-    /// idempotent), then handles messages until `shutdown`.
+    /// idempotent; retried while NATS is away), then handles messages until
+    /// `shutdown`. A message stream that ends is opened again.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let name = self.spec.name.clone();
+        while !shutdown.is_cancelled() {
+            let Some((consumer, mut messages)) =
+                streams::retry_setup(&shutdown, &name, || self.open()).await
+            else {
+                break;
+            };
+            let mut lag = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    _ = lag.tick() => self.gauge_lag(&consumer).await,
+                    next = messages.next() => match next {
+                        Some(Ok(msg)) => self.process(msg).await,
+                        Some(Err(e)) => tracing::warn!(error = %e, consumer = %name, "consumer stream error"),
+                        None => {
+                            tracing::warn!(consumer = %name, "message stream ended; opening it again");
+                            break;
+                        }
+                    },
+                }
+            }
+        }
+        tracing::info!(consumer = %name, "consumer stopped");
+        Ok(())
+    }
+
+    /// The streams, the durable consumer and its message stream. NATS never
+    /// gives up on a message by itself (`max_deliver` unlimited there): this
+    /// consumer parks it after `spec.max_deliver` deliveries, and only once
+    /// the dead-letter copy is stored, so a failed park is retried.
+    async fn open(&self) -> anyhow::Result<(jetstream::consumer::PullConsumer, pull::Stream)> {
         let stream = streams::ensure_stream(&self.js, &self.prefix, &self.spec.producer).await?;
         streams::ensure_dead_letters(&self.js, &self.prefix).await?;
         let config = pull::Config {
@@ -93,33 +128,26 @@ impl Consumer {
                 .iter()
                 .map(|t| streams::subject(&self.prefix, t))
                 .collect(),
-            max_deliver: self.spec.max_deliver,
+            max_deliver: -1,
             ack_wait: Duration::from_secs(30),
             ..Default::default()
         };
-        let mut consumer = stream
+        let consumer = stream
             .get_or_create_consumer(&self.spec.name, config)
             .await
             .map_err(|e| anyhow::anyhow!("consumer {}: {e}", self.spec.name))?;
-        let mut messages = consumer.messages().await?;
-        let mut lag = tokio::time::interval(Duration::from_secs(5));
-        loop {
-            tokio::select! {
-                () = shutdown.cancelled() => break,
-                _ = lag.tick() => {
-                    if let Ok(info) = consumer.info().await {
-                        self.metrics.pending.with_label_values(&[&self.spec.name]).set(info.num_pending as i64);
-                    }
-                }
-                next = messages.next() => match next {
-                    Some(Ok(msg)) => self.process(msg).await,
-                    Some(Err(e)) => tracing::warn!(error = %e, consumer = %self.spec.name, "consumer stream error"),
-                    None => break,
-                },
-            }
+        let messages = consumer.messages().await?;
+        Ok((consumer, messages))
+    }
+
+    async fn gauge_lag(&self, consumer: &jetstream::consumer::PullConsumer) {
+        let mut consumer = consumer.clone();
+        if let Ok(info) = consumer.info().await {
+            self.metrics
+                .pending
+                .with_label_values(&[&self.spec.name])
+                .set(info.num_pending as i64);
         }
-        tracing::info!(consumer = %self.spec.name, "consumer stopped");
-        Ok(())
     }
 
     async fn process(&self, msg: jetstream::Message) {

@@ -48,9 +48,17 @@ impl Relay {
         }
     }
 
-    /// Creates the stream, then publishes until `shutdown` fires.
+    /// Creates the stream (retrying while NATS is away), then publishes
+    /// until `shutdown` fires.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        streams::ensure_stream(&self.js, &self.prefix, &self.producer).await?;
+        let what = format!("stream of {}", self.producer);
+        let ensure = || streams::ensure_stream(&self.js, &self.prefix, &self.producer);
+        if streams::retry_setup(&shutdown, &what, ensure)
+            .await
+            .is_none()
+        {
+            return Ok(());
+        }
         let mut failures = 0u32;
         let mut gauged = None::<Instant>;
         while !shutdown.is_cancelled() {

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use async_nats::jetstream::{self, stream};
+use cityevents_runtime::CancellationToken;
 
 /// The stream of `producer` (e.g. "join" → `CE_JOIN`).
 pub fn stream_name(prefix: &str, producer: &str) -> String {
@@ -49,4 +50,38 @@ pub async fn ensure_dead_letters(
     js.get_or_create_stream(cfg)
         .await
         .map_err(|e| anyhow::anyhow!("dead-letter stream: {e}"))
+}
+
+/// Retries `setup` (creating a stream or a consumer) with capped backoff
+/// until it succeeds or `shutdown` fires (then `None`). NATS may come up
+/// after the service: a relay or consumer waits for it instead of exiting.
+pub async fn retry_setup<T, F, Fut>(
+    shutdown: &CancellationToken,
+    what: &str,
+    mut setup: F,
+) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = anyhow::Result<T>>,
+{
+    let mut failures = 0u32;
+    loop {
+        match setup().await {
+            Ok(v) => return Some(v),
+            Err(e) => {
+                failures += 1;
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    what,
+                    failures,
+                    "messaging setup failed; retrying"
+                );
+            }
+        }
+        let wait = Duration::from_millis(100u64 << failures.min(6));
+        tokio::select! {
+            () = shutdown.cancelled() => return None,
+            () = tokio::time::sleep(wait) => {}
+        }
+    }
 }
