@@ -157,7 +157,7 @@ impl Verifier {
             Some(c) => (c, false),
             None => (self.verify_signed(token).await?, true),
         };
-        if claims.exp + self.leeway < now() {
+        if claims.exp.saturating_add(self.leeway) < now() {
             return Err(unauthenticated("access token expired; refresh the session"));
         }
         if fresh {
@@ -186,14 +186,13 @@ impl Verifier {
         let kid = header
             .kid
             .ok_or_else(|| unauthenticated("access token has no key id"))?;
-        let key = self.key(&kid).await?;
+        // Everything that needs no key is checked first, so a malformed or
+        // foreign token never costs a key-set fetch.
         let signature: [u8; 64] = URL_SAFE_NO_PAD
             .decode(signature)
             .ok()
             .and_then(|s| s.try_into().ok())
             .ok_or_else(invalid)?;
-        key.verify(signed.as_bytes(), &Signature::from_bytes(&signature))
-            .map_err(|_| invalid())?;
         let claims: Claims = URL_SAFE_NO_PAD
             .decode(payload)
             .ok()
@@ -202,6 +201,9 @@ impl Verifier {
         if claims.iss != self.issuer || claims.aud != self.audience {
             return Err(invalid());
         }
+        let key = self.key(&kid).await?;
+        key.verify(signed.as_bytes(), &Signature::from_bytes(&signature))
+            .map_err(|_| invalid())?;
         Ok(claims)
     }
 
@@ -241,12 +243,15 @@ impl Verifier {
         keys.get(kid).copied()
     }
 
-    /// Refetches the key set, at most once per `min_refresh_interval_ms`.
+    /// Refetches the key set, at most once per `min_refresh_interval_ms`
+    /// whether the last try worked or not: while auth is down, tokens with
+    /// unknown key ids do not each cost a fetch.
     async fn refresh(&self) -> Result<()> {
         let mut last = self.last_fetch.lock().await;
         if last.is_some_and(|t| t.elapsed() < self.min_refresh) {
             return Ok(());
         }
+        *last = Some(Instant::now());
         let jwks = self.source.fetch().await.map_err(Error::unavailable)?;
         let mut keys = HashMap::new();
         for jwk in jwks.iter().filter(|k| k.kty == "OKP" && k.crv == "Ed25519") {
@@ -258,7 +263,6 @@ impl Verifier {
             }
         }
         *self.keys.write().unwrap_or_else(|e| e.into_inner()) = keys;
-        *last = Some(Instant::now());
         Ok(())
     }
 }
