@@ -72,7 +72,7 @@ pub async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<EventRow> {
 }
 
 pub fn not_found() -> Error {
-    Error::new(ErrorCode::NotFound, "event_id: no such event")
+    Error::no_such_event()
 }
 
 /// Replaces the draft and bumps the version.

@@ -42,6 +42,22 @@ fn text(field: &str, value: &mut String, min: usize, max: usize) -> Result<()> {
     Ok(())
 }
 
+/// Choices of one question at most. With the other limits here, an encoded
+/// event stays far below NATS's 1 MiB message limit (about 300 kB at worst),
+/// so no draft can stop the event outbox.
+const MAX_CHOICES: usize = 20;
+
+/// A client-chosen id (tier, question, image): 1 to 64 visible ASCII characters.
+fn client_id(field: &str, id: &str) -> Result<()> {
+    if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(Error::invalid(
+            field,
+            "must be 1 to 64 visible ASCII characters",
+        ));
+    }
+    Ok(())
+}
+
 /// Validates `d`, filling in defaults (tier and question ids, visibility).
 pub fn draft(mut d: pb::EventDraft) -> Result<ValidDraft> {
     text("draft.title", &mut d.title, 1, 200)?;
@@ -66,9 +82,15 @@ pub fn draft(mut d: pb::EventDraft) -> Result<ValidDraft> {
         ));
     }
     location(&mut d.location)?;
-    if d.capacity < 0 || d.waitlist_cap < 0 {
+    if d.capacity < 0 {
         return Err(Error::invalid(
             "draft.capacity",
+            "must not be negative (0 means unlimited)",
+        ));
+    }
+    if d.waitlist_cap < 0 {
+        return Err(Error::invalid(
+            "draft.waitlist_cap",
             "must not be negative (0 means unlimited)",
         ));
     }
@@ -76,6 +98,9 @@ pub fn draft(mut d: pb::EventDraft) -> Result<ValidDraft> {
     questions(&mut d.questions)?;
     if d.cover_image_ids.len() > 10 {
         return Err(Error::invalid("draft.cover_image_ids", "at most 10 images"));
+    }
+    for image in &d.cover_image_ids {
+        client_id("draft.cover_image_ids", image)?;
     }
     if d.visibility == pb::Visibility::Unspecified as i32 {
         d.visibility = pb::Visibility::Public.into();
@@ -130,6 +155,7 @@ fn tiers(d: &mut pb::EventDraft) -> Result<()> {
         if t.id.is_empty() {
             t.id = Uuid::now_v7().to_string();
         }
+        client_id("draft.tiers.id", &t.id)?;
         if t.capacity < 0 || t.price_cents < 0 {
             return Err(Error::invalid(
                 "draft.tiers",
@@ -145,7 +171,15 @@ fn tiers(d: &mut pb::EventDraft) -> Result<()> {
         d.capacity = if unlimited {
             0
         } else {
-            d.tiers.iter().map(|t| t.capacity).sum()
+            d.tiers
+                .iter()
+                .try_fold(0i32, |sum, t| sum.checked_add(t.capacity))
+                .ok_or_else(|| {
+                    Error::invalid(
+                        "draft.tiers",
+                        "capacities must add up to at most 2147483647",
+                    )
+                })?
         };
     }
     Ok(())
@@ -159,6 +193,16 @@ fn questions(qs: &mut [pb::Question]) -> Result<()> {
         text("draft.questions.label", &mut q.label, 1, 300)?;
         if q.id.is_empty() {
             q.id = Uuid::now_v7().to_string();
+        }
+        client_id("draft.questions.id", &q.id)?;
+        if q.choices.len() > MAX_CHOICES {
+            return Err(Error::invalid(
+                "draft.questions.choices",
+                format!("at most {MAX_CHOICES} choices"),
+            ));
+        }
+        for choice in &mut q.choices {
+            text("draft.questions.choices", choice, 1, 100)?;
         }
         match pb::QuestionKind::try_from(q.kind) {
             Ok(pb::QuestionKind::Choice) if q.choices.is_empty() => {

@@ -7,6 +7,15 @@ use crate::helpers::{draft, spawn_app, ts};
 /// Breaks one field of a good draft.
 type Breaker = Box<dyn Fn(&mut pb::EventDraft)>;
 
+fn tier(id: &str, capacity: i32) -> pb::TicketTier {
+    pb::TicketTier {
+        id: id.into(),
+        name: "Tier".into(),
+        capacity,
+        ..Default::default()
+    }
+}
+
 #[tokio::test]
 async fn a_bad_draft_is_refused_with_the_field_named() {
     let app = spawn_app().await;
@@ -21,6 +30,31 @@ async fn a_bad_draft_is_refused_with_the_field_named() {
         (Box::new(|d| d.starts_at = None), "draft.starts_at"),
         (Box::new(|d| d.location = None), "draft.location"),
         (Box::new(|d| d.capacity = -1), "draft.capacity"),
+        (Box::new(|d| d.waitlist_cap = -1), "draft.waitlist_cap"),
+        // Two tiers whose capacities overflow a 32-bit sum (panicked before).
+        (
+            Box::new(|d| d.tiers = vec![tier("a", i32::MAX), tier("b", i32::MAX)]),
+            "draft.tiers",
+        ),
+        (
+            Box::new(|d| d.tiers = vec![tier(&"x".repeat(100_000), 1)]),
+            "draft.tiers.id",
+        ),
+        (
+            Box::new(|d| {
+                d.questions = vec![pb::Question {
+                    label: "Size?".into(),
+                    kind: pb::QuestionKind::Choice.into(),
+                    choices: vec!["S".into(); 10_000],
+                    ..Default::default()
+                }]
+            }),
+            "draft.questions.choices",
+        ),
+        (
+            Box::new(|d| d.cover_image_ids = vec!["y".repeat(1_000)]),
+            "draft.cover_image_ids",
+        ),
         (
             Box::new(|d| d.location = Some(pb::event_draft::Location::OnlineUrl("ftp://x".into()))),
             "draft.online_url",
@@ -45,6 +79,10 @@ async fn a_bad_draft_is_refused_with_the_field_named() {
             err.message().starts_with(field),
             "{field}: {}",
             err.message()
+        );
+        assert!(
+            err.message().len() < 200,
+            "{field}: the input is not echoed"
         );
     }
 }
