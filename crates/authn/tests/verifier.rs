@@ -166,3 +166,13 @@ async fn concurrent_checks_batched_together_each_get_their_own_answer() {
         assert_eq!(accepted, i % 3 != 0 && i % 5 != 0, "user {i}");
     }
 }
+
+#[tokio::test]
+async fn a_signed_token_expiring_at_the_end_of_time_does_not_overflow_the_check() {
+    let f = fixture(5).await;
+    let mut c = claims(300);
+    c.exp = i64::MAX;
+    // exp + leeway overflowed and panicked the handler before.
+    let p = f.verifier.verify(&sign(&f.key, &c)).await.unwrap();
+    assert_eq!(p.user_id, c.sub);
+}
