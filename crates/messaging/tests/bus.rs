@@ -307,3 +307,25 @@ async fn published_rows_are_deleted_and_rows_written_meanwhile_wait_for_the_next
     assert!(left().await.is_empty());
     assert_eq!(bus.stream_messages("test").await, 5);
 }
+
+#[tokio::test]
+async fn a_relay_whose_nats_is_away_at_start_up_keeps_retrying_until_stopped() {
+    let b = bus().await;
+    // Nothing listens on port 1: every stream creation fails.
+    let away = NatsConfig {
+        url: "nats://127.0.0.1:1".into(),
+        ..NatsConfig::default()
+    };
+    let js = cityevents_messaging::connect(&away).await.unwrap();
+    let relay = Relay::new(b.pool.clone(), js, "test", &b.prefix, b.messaging.clone());
+    let stop = CancellationToken::new();
+    let running = tokio::spawn(relay.run(stop.clone()));
+    // Longer than a JetStream request's timeout: the first try has failed.
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    assert!(
+        !running.is_finished(),
+        "the relay gave up instead of waiting for NATS"
+    );
+    stop.cancel();
+    running.await.unwrap().unwrap();
+}
