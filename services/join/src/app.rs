@@ -2,6 +2,7 @@
 //! relay, event-snapshot consumer).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use cityevents_messaging::Backbone;
 use cityevents_messaging::consumer::{Consumer, ConsumerSpec};
@@ -53,7 +54,12 @@ pub async fn build(cfg: Config) -> anyhow::Result<Host> {
         pool.clone(),
         cfg.batch.shards,
         cfg.batch.max_batch,
+        cfg.batch.max_queue,
         join_metrics.clone(),
+    );
+    let sweep = (
+        pool.clone(),
+        Duration::from_secs(cfg.batch.key_sweep_secs.max(1)),
     );
     let state = State {
         pool: pool.clone(),
@@ -68,7 +74,10 @@ pub async fn build(cfg: Config) -> anyhow::Result<Host> {
         .await?
         .task("join-batcher", move |t| workers.run(t))
         .task("outbox-relay", move |t| relay.run(t))
-        .task("event-snapshots", move |t| consumer.run(t)))
+        .task("event-snapshots", move |t| consumer.run(t))
+        .task("idempotency-sweeper", move |t| {
+            crate::batch::sweeper(sweep.0, sweep.1, t)
+        }))
 }
 
 /// Applies the migrations and returns (the chart's pre-upgrade hook).

@@ -64,6 +64,12 @@ pub struct BatchConfig {
     pub shards: usize,
     /// Joins settled per transaction at most.
     pub max_batch: usize,
+    /// Joins queued per shard at most; beyond it (or when the queue ahead
+    /// would outlast a join's deadline) joins are refused at once with
+    /// RESOURCE_EXHAUSTED and `retry-after`.
+    pub max_queue: usize,
+    /// Seconds between sweeps of expired idempotency keys.
+    pub key_sweep_secs: u64,
 }
 
 impl Default for BatchConfig {
@@ -71,6 +77,8 @@ impl Default for BatchConfig {
         Self {
             shards: 2,
             max_batch: 500,
+            max_queue: 4_096,
+            key_sweep_secs: 300,
         }
     }
 }

@@ -7,6 +7,7 @@
 //!   transaction), check-in and reads.
 //! - [`snapshots`]: what join knows of events, from the event stream, with a
 //!   gRPC fallback.
+//! - [`status`]: registration and event states, mapped to SQL and proto once.
 //! - [`tickets`]: signed, offline-verifiable ticket codes.
 //! - [`api`]: the gRPC handlers; [`app::build`] wires it all.
 
@@ -17,6 +18,7 @@ pub mod batch;
 pub mod config;
 pub mod metrics;
 pub mod snapshots;
+pub mod status;
 pub mod store;
 pub mod tickets;
 

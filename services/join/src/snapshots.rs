@@ -15,8 +15,9 @@ use cityevents_proto::cityevents::event::v1::{
 };
 use cityevents_proto::cityevents::join::v1 as pb;
 use cityevents_runtime::grpc::client::GrpcChannel;
-use cityevents_runtime::{Error, ErrorCode, Result};
+use cityevents_runtime::{Error, Result};
 
+use crate::status::EventStatus;
 use crate::store;
 
 /// The implicit tier of an event without tiers.
@@ -27,17 +28,11 @@ fn time(t: Option<&prost_types::Timestamp>) -> DateTime<Utc> {
         .unwrap_or_default()
 }
 
-fn status(e: &ev::Event) -> &'static str {
-    match e.status() {
-        ev::EventStatus::Published | ev::EventStatus::Completed => "published",
-        ev::EventStatus::Cancelled => "cancelled",
-        _ => "draft",
-    }
-}
-
 /// Applies `event` if it is newer than what is stored; promotes waitlisted
-/// registrations into any room a capacity increase made. Returns whether it
-/// was applied.
+/// registrations into any room a capacity increase made. A tier missing from
+/// the new draft is marked removed: it takes no new joins, its holders keep
+/// their places (and count against the event's capacity), and its counts
+/// leave `GetCounts`. Returns whether it was applied.
 pub async fn apply(conn: &mut PgConnection, event: &ev::Event) -> Result<bool> {
     let id: Uuid = event
         .id
@@ -76,7 +71,7 @@ pub async fn apply(conn: &mut PgConnection, event: &ev::Event) -> Result<bool> {
            WHERE event_snapshots.version < EXCLUDED.version"#,
         id,
         event.version,
-        status(event),
+        EventStatus::of(event).as_str(),
         event.hidden,
         draft.title,
         time(draft.starts_at.as_ref()),
@@ -94,10 +89,10 @@ pub async fn apply(conn: &mut PgConnection, event: &ev::Event) -> Result<bool> {
         return Ok(false);
     }
     let (ids, caps): (Vec<String>, Vec<i32>) = tiers.into_iter().unzip();
-    let resized = sqlx::query_scalar!(
+    let mut resized = sqlx::query_scalar!(
         "INSERT INTO tiers (event_id, tier_id, capacity) SELECT $1, * FROM UNNEST($2::text[], $3::int[])
-         ON CONFLICT (event_id, tier_id) DO UPDATE SET capacity = EXCLUDED.capacity
-         WHERE tiers.capacity <> EXCLUDED.capacity
+         ON CONFLICT (event_id, tier_id) DO UPDATE SET capacity = EXCLUDED.capacity, removed = false
+         WHERE tiers.capacity <> EXCLUDED.capacity OR tiers.removed
          RETURNING tier_id",
         id,
         &ids,
@@ -105,11 +100,20 @@ pub async fn apply(conn: &mut PgConnection, event: &ev::Event) -> Result<bool> {
     )
     .fetch_all(&mut *conn)
     .await?;
-    let mut promoted = Vec::new();
-    for tier in &ids {
-        let rows = store::promote(conn, id, tier).await?;
-        promoted.extend(rows.into_iter().map(|r| ("join.promoted", r)));
-    }
+    let removed = sqlx::query_scalar!(
+        "UPDATE tiers SET removed = true WHERE event_id = $1 AND NOT removed AND NOT (tier_id = ANY($2))
+         RETURNING tier_id",
+        id,
+        &ids
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    resized.extend(removed);
+    let promoted: Vec<_> = store::promote_all(conn, id)
+        .await?
+        .into_iter()
+        .map(|r| ("join.promoted", r))
+        .collect();
     // Promotions carry the new counts; otherwise say that capacity changed.
     if !promoted.is_empty() {
         store::emit(conn, id, &promoted).await?;
@@ -146,9 +150,8 @@ impl Handler for SnapshotHandler {
                 _ => ev::EventChanged::decode(env.payload.as_slice())?.event,
             };
             let event = event.ok_or_else(|| anyhow::anyhow!("{} without an event", env.r#type))?;
-            apply(conn, &event)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            // The error keeps its cause (not the caller-facing text).
+            apply(conn, &event).await.map_err(anyhow::Error::from)?;
             Ok(())
         })
     }
@@ -164,7 +167,16 @@ pub struct Fallback {
     /// Bounds first-sight lookups, so a rush on a new event does not drain
     /// the pool: the first lookup fills `known`, the rest find it there.
     lookups: tokio::sync::Semaphore,
+    /// Ids recently found to be no event, answered NOT_FOUND without a
+    /// lookup for [`MISSING_TTL`], so random ids cannot hold the lookups
+    /// that first joins of real events need. Bounded by [`MISSING_CAP`].
+    missing: std::sync::Mutex<std::collections::HashMap<Uuid, std::time::Instant>>,
 }
+
+/// How long an id found to be no event is remembered.
+const MISSING_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+/// Ids remembered as missing at most.
+const MISSING_CAP: usize = 10_000;
 
 impl Fallback {
     pub fn new(pool: PgPool, events: Option<EventServiceClient<GrpcChannel>>) -> Self {
@@ -172,7 +184,8 @@ impl Fallback {
             pool,
             events,
             known: Default::default(),
-            lookups: tokio::sync::Semaphore::new(2),
+            lookups: tokio::sync::Semaphore::new(4),
+            missing: Default::default(),
         }
     }
 
@@ -182,15 +195,39 @@ impl Fallback {
         if known() {
             return Ok(());
         }
+        if self.recently_missing(id) {
+            return Err(Error::no_such_event());
+        }
         let _permit = self.lookups.acquire().await.map_err(Error::internal)?;
         if known() {
             return Ok(());
         }
-        self.fetch(id).await?;
+        if let Err(e) = self.fetch(id).await {
+            if e.reason() == "EVENT_NOT_FOUND" {
+                self.remember_missing(id);
+            }
+            return Err(e);
+        }
         if let Ok(mut k) = self.known.write() {
             k.insert(id);
         }
         Ok(())
+    }
+
+    fn recently_missing(&self, id: Uuid) -> bool {
+        let missing = self.missing.lock().unwrap_or_else(|e| e.into_inner());
+        missing.get(&id).is_some_and(|t| t.elapsed() < MISSING_TTL)
+    }
+
+    fn remember_missing(&self, id: Uuid) {
+        let mut missing = self.missing.lock().unwrap_or_else(|e| e.into_inner());
+        if missing.len() >= MISSING_CAP {
+            missing.retain(|_, t| t.elapsed() < MISSING_TTL);
+            if missing.len() >= MISSING_CAP {
+                missing.clear();
+            }
+        }
+        missing.insert(id, std::time::Instant::now());
     }
 
     async fn fetch(&self, id: Uuid) -> Result<()> {
@@ -199,10 +236,7 @@ impl Fallback {
             return Ok(());
         }
         drop(conn);
-        let unknown = || {
-            Error::new(ErrorCode::NotFound, "event_id: no such event")
-                .with_reason("EVENT_NOT_FOUND")
-        };
+        let unknown = Error::no_such_event;
         let Some(client) = &self.events else {
             return Err(unknown());
         };

@@ -11,6 +11,8 @@ use cityevents_messaging::outbox;
 use cityevents_proto::cityevents::join::v1 as pb;
 use cityevents_runtime::{Error, ErrorCode, Result};
 
+use crate::status::{EventStatus, RegStatus};
+
 /// A row of `registrations`.
 #[derive(Debug, Clone)]
 pub struct RegRow {
@@ -18,20 +20,11 @@ pub struct RegRow {
     pub event_id: Uuid,
     pub user_id: Uuid,
     pub tier_id: String,
-    pub status: String,
+    pub status: RegStatus,
     pub waitlist_seq: Option<i64>,
     pub answers: Vec<u8>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
-}
-
-pub fn status_pb(s: &str) -> pb::RegistrationStatus {
-    match s {
-        "confirmed" => pb::RegistrationStatus::Confirmed,
-        "waitlisted" => pb::RegistrationStatus::Waitlisted,
-        "checked_in" => pb::RegistrationStatus::CheckedIn,
-        _ => pb::RegistrationStatus::Cancelled,
-    }
 }
 
 fn ts(t: DateTime<Utc>) -> prost_types::Timestamp {
@@ -52,7 +45,7 @@ impl RegRow {
             event_id: self.event_id.to_string(),
             user_id: self.user_id.to_string(),
             tier_id: self.tier_id.clone(),
-            status: status_pb(&self.status).into(),
+            status: self.status.to_pb().into(),
             waitlist_position,
             answers,
             ticket_code: String::new(),
@@ -84,6 +77,22 @@ pub async fn snapshot_exists(conn: &mut PgConnection, id: Uuid) -> Result<bool> 
     .await?)
 }
 
+/// Whether outsiders may see the event (published or cancelled, not
+/// hidden), and who organizes it.
+pub async fn visibility(conn: &mut PgConnection, id: Uuid) -> Result<(bool, Vec<Uuid>)> {
+    let row = sqlx::query!(
+        r#"SELECT status AS "status: EventStatus", hidden, organizer_ids FROM event_snapshots WHERE event_id = $1"#,
+        id
+    )
+    .fetch_optional(conn)
+    .await?
+    .ok_or_else(Error::no_such_event)?;
+    Ok((
+        row.status != EventStatus::Draft && !row.hidden,
+        row.organizer_ids,
+    ))
+}
+
 /// Who organizes the event (from its snapshot).
 pub async fn organizers(conn: &mut PgConnection, id: Uuid) -> Result<Vec<Uuid>> {
     sqlx::query_scalar!(
@@ -92,26 +101,35 @@ pub async fn organizers(conn: &mut PgConnection, id: Uuid) -> Result<Vec<Uuid>> 
     )
     .fetch_optional(conn)
     .await?
-    .ok_or_else(|| {
-        Error::new(ErrorCode::NotFound, "event_id: no such event").with_reason("EVENT_NOT_FOUND")
-    })
+    .ok_or_else(Error::no_such_event)
 }
 
 /// Moves the heads of the tier's waitlist into whatever room it has, in
-/// waitlist order; the caller [`emit`]s `join.promoted` for each.
+/// waitlist order; the caller [`emit`]s `join.promoted` for each. The room is
+/// the tier's and the event's, whichever is smaller: the event's capacity is
+/// the sum of its offered tiers, and places held in removed tiers count
+/// against it. A removed tier has no room.
 pub async fn promote(conn: &mut PgConnection, event: Uuid, tier: &str) -> Result<Vec<RegRow>> {
     let promoted = sqlx::query_as!(
         RegRow,
-        r#"WITH room AS (
-               SELECT CASE WHEN capacity = 0 THEN 2147483647 ELSE GREATEST(capacity - confirmed, 0) END AS n
-               FROM tiers WHERE event_id = $1 AND tier_id = $2),
+        r#"WITH ev AS (
+               SELECT bool_or(NOT removed AND capacity = 0) AS unlimited,
+                      COALESCE(sum(capacity) FILTER (WHERE NOT removed), 0) AS cap,
+                      COALESCE(sum(confirmed), 0) AS confirmed
+               FROM tiers WHERE event_id = $1),
+           room AS (
+               SELECT LEAST(
+                   CASE WHEN t.removed THEN 0 WHEN t.capacity = 0 THEN 2147483647
+                        ELSE GREATEST(t.capacity - t.confirmed, 0) END,
+                   CASE WHEN ev.unlimited THEN 2147483647 ELSE GREATEST(ev.cap - ev.confirmed, 0) END) AS n
+               FROM tiers t, ev WHERE t.event_id = $1 AND t.tier_id = $2),
            heads AS (
                SELECT id FROM registrations
                WHERE event_id = $1 AND tier_id = $2 AND status = 'waitlisted'
                ORDER BY waitlist_seq LIMIT (SELECT n FROM room) FOR UPDATE)
            UPDATE registrations r SET status = 'confirmed', waitlist_seq = NULL, updated_at = now()
            FROM heads WHERE r.id = heads.id
-           RETURNING r.id, r.event_id, r.user_id, r.tier_id, r.status, r.waitlist_seq, r.answers, r.created_at, r.updated_at"#,
+           RETURNING r.id, r.event_id, r.user_id, r.tier_id, r.status AS "status: RegStatus", r.waitlist_seq, r.answers, r.created_at, r.updated_at"#,
         event,
         tier
     )
@@ -129,6 +147,22 @@ pub async fn promote(conn: &mut PgConnection, event: Uuid, tier: &str) -> Result
     )
     .execute(&mut *conn)
     .await?;
+    Ok(promoted)
+}
+
+/// [`promote`] in every offered tier of the event, in tier order: a place
+/// freed anywhere may be the event-wide room another tier's waitlist needs.
+pub async fn promote_all(conn: &mut PgConnection, event: Uuid) -> Result<Vec<RegRow>> {
+    let tiers = sqlx::query_scalar!(
+        "SELECT tier_id FROM tiers WHERE event_id = $1 AND NOT removed ORDER BY tier_id",
+        event
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut promoted = Vec::new();
+    for tier in &tiers {
+        promoted.extend(promote(conn, event, tier).await?);
+    }
     Ok(promoted)
 }
 
@@ -168,21 +202,19 @@ pub async fn cancel(
     )
     .fetch_optional(&mut *conn)
     .await?
-    .ok_or_else(|| {
-        Error::new(ErrorCode::NotFound, "event_id: no such event").with_reason("EVENT_NOT_FOUND")
-    })?;
+    .ok_or_else(Error::no_such_event)?;
     let before = sqlx::query_as!(
         RegRow,
-        "SELECT id, event_id, user_id, tier_id, status, waitlist_seq, answers, created_at, updated_at
-         FROM registrations WHERE event_id = $1 AND user_id = $2 FOR UPDATE",
+        r#"SELECT id, event_id, user_id, tier_id, status AS "status: RegStatus", waitlist_seq, answers, created_at, updated_at
+         FROM registrations WHERE event_id = $1 AND user_id = $2 FOR UPDATE"#,
         event,
         user
     )
     .fetch_optional(&mut *conn)
     .await?
-    .filter(|r| r.status != "cancelled")
+    .filter(|r| r.status.is_active())
     .ok_or_else(|| Error::new(ErrorCode::NotFound, "no registration for this event").with_reason("NOT_REGISTERED"))?;
-    if before.status == "checked_in" {
+    if before.status == RegStatus::CheckedIn {
         return Err(Error::new(
             ErrorCode::FailedPrecondition,
             "already checked in; the registration cannot be cancelled",
@@ -190,13 +222,13 @@ pub async fn cancel(
     }
     let row = sqlx::query_as!(
         RegRow,
-        "UPDATE registrations SET status = 'cancelled', waitlist_seq = NULL, updated_at = now() WHERE id = $1
-         RETURNING id, event_id, user_id, tier_id, status, waitlist_seq, answers, created_at, updated_at",
+        r#"UPDATE registrations SET status = 'cancelled', waitlist_seq = NULL, updated_at = now() WHERE id = $1
+         RETURNING id, event_id, user_id, tier_id, status AS "status: RegStatus", waitlist_seq, answers, created_at, updated_at"#,
         before.id
     )
     .fetch_one(&mut *conn)
     .await?;
-    let (confirmed, waitlisted) = if before.status == "confirmed" {
+    let (confirmed, waitlisted) = if before.status == RegStatus::Confirmed {
         (1, 0)
     } else {
         (0, 1)
@@ -211,7 +243,7 @@ pub async fn cancel(
     .execute(&mut *conn)
     .await?;
     let promoted = if confirmed == 1 {
-        promote(conn, event, &before.tier_id).await?
+        promote_all(conn, event).await?
     } else {
         Vec::new()
     };
@@ -232,7 +264,7 @@ async fn title_and_counts(
     event: Uuid,
 ) -> Result<(String, pb::GetCountsResponse)> {
     let rows = sqlx::query!(
-        "SELECT s.title, t.tier_id, t.capacity, t.confirmed, t.waitlisted
+        "SELECT s.title, t.tier_id, t.capacity, t.confirmed, t.waitlisted, t.removed
          FROM event_snapshots s JOIN tiers t USING (event_id) WHERE s.event_id = $1 ORDER BY t.tier_id",
         event
     )
@@ -241,37 +273,67 @@ async fn title_and_counts(
     let title = rows.first().map(|r| r.title.clone()).unwrap_or_default();
     let counts = counts_of(
         event,
-        rows.into_iter()
-            .map(|t| (t.tier_id, t.capacity, t.confirmed, t.waitlisted)),
+        rows.into_iter().map(|t| TierCounters {
+            tier_id: t.tier_id,
+            capacity: t.capacity,
+            confirmed: t.confirmed,
+            waitlisted: t.waitlisted,
+            removed: t.removed,
+        }),
     );
     Ok((title, counts))
 }
 
-/// Counts from `(tier, capacity, confirmed, waitlisted)`; capacity 0 is
-/// unlimited (remaining -1).
+/// One tier's counters, as stored.
+pub struct TierCounters {
+    pub tier_id: String,
+    /// 0 is unlimited.
+    pub capacity: i32,
+    pub confirmed: i32,
+    pub waitlisted: i32,
+    /// No longer offered: its holders count, its room does not.
+    pub removed: bool,
+}
+
+/// The event's counts: totals over every tier (removed ones' holders
+/// included), and per tier for the tiers still offered, each tier's
+/// remaining bounded by the event's. Capacity 0 is unlimited (remaining -1).
 pub fn counts_of(
     event: Uuid,
-    tiers: impl IntoIterator<Item = (String, i32, i32, i32)>,
+    tiers: impl IntoIterator<Item = TierCounters>,
 ) -> pb::GetCountsResponse {
-    let mut out = pb::GetCountsResponse {
-        event_id: event.to_string(),
-        ..Default::default()
+    let tiers: Vec<TierCounters> = tiers.into_iter().collect();
+    let offered = || tiers.iter().filter(|t| !t.removed);
+    let confirmed: i64 = tiers.iter().map(|t| i64::from(t.confirmed)).sum();
+    let event_room = if offered().any(|t| t.capacity == 0) {
+        None
+    } else {
+        let capacity: i64 = offered().map(|t| i64::from(t.capacity)).sum();
+        Some((capacity - confirmed).max(0))
     };
-    for (tier_id, capacity, confirmed, waitlisted) in tiers {
-        out.confirmed += confirmed;
-        out.waitlisted += waitlisted;
-        out.tiers.push(pb::TierCounts {
-            tier_id,
-            capacity,
-            confirmed,
-            remaining: if capacity == 0 {
-                -1
-            } else {
-                (capacity - confirmed).max(0)
-            },
-        });
+    let to_i32 = |n: i64| i32::try_from(n).unwrap_or(i32::MAX);
+    pb::GetCountsResponse {
+        event_id: event.to_string(),
+        confirmed: to_i32(confirmed),
+        waitlisted: to_i32(tiers.iter().map(|t| i64::from(t.waitlisted)).sum()),
+        tiers: offered()
+            .map(|t| {
+                let tier_room =
+                    (t.capacity != 0).then(|| i64::from((t.capacity - t.confirmed).max(0)));
+                let remaining = match (tier_room, event_room) {
+                    (None, None) => -1,
+                    (Some(r), None) | (None, Some(r)) => r,
+                    (Some(a), Some(b)) => a.min(b),
+                };
+                pb::TierCounts {
+                    tier_id: t.tier_id.clone(),
+                    capacity: t.capacity,
+                    confirmed: t.confirmed,
+                    remaining: to_i32(remaining),
+                }
+            })
+            .collect(),
     }
-    out
 }
 
 /// The user's registration for the event and its waitlist position.
@@ -282,8 +344,8 @@ pub async fn registration(
 ) -> Result<Option<(RegRow, i32)>> {
     let Some(row) = sqlx::query_as!(
         RegRow,
-        "SELECT id, event_id, user_id, tier_id, status, waitlist_seq, answers, created_at, updated_at
-         FROM registrations WHERE event_id = $1 AND user_id = $2",
+        r#"SELECT id, event_id, user_id, tier_id, status AS "status: RegStatus", waitlist_seq, answers, created_at, updated_at
+         FROM registrations WHERE event_id = $1 AND user_id = $2"#,
         event,
         user
     )
@@ -316,10 +378,10 @@ pub async fn attendees(
 ) -> Result<Vec<RegRow>> {
     Ok(sqlx::query_as!(
         RegRow,
-        "SELECT id, event_id, user_id, tier_id, status, waitlist_seq, answers, created_at, updated_at
+        r#"SELECT id, event_id, user_id, tier_id, status AS "status: RegStatus", waitlist_seq, answers, created_at, updated_at
          FROM registrations
          WHERE event_id = $1 AND status IN ('confirmed', 'checked_in') AND ($2::uuid IS NULL OR id > $2)
-         ORDER BY id LIMIT $3",
+         ORDER BY id LIMIT $3"#,
         event,
         after,
         limit
@@ -328,34 +390,55 @@ pub async fn attendees(
     .await?)
 }
 
-/// A page of the waitlist, in order.
+/// A page of the waitlist in order, each entry with its position in its
+/// tier's waitlist (what `GetRegistration` tells its owner).
 pub async fn waitlist(
     conn: &mut PgConnection,
     event: Uuid,
     after_seq: i64,
     limit: i64,
-) -> Result<Vec<RegRow>> {
-    Ok(sqlx::query_as!(
-        RegRow,
-        "SELECT id, event_id, user_id, tier_id, status, waitlist_seq, answers, created_at, updated_at
-         FROM registrations
-         WHERE event_id = $1 AND status = 'waitlisted' AND waitlist_seq > $2
-         ORDER BY waitlist_seq LIMIT $3",
+) -> Result<Vec<(RegRow, i32)>> {
+    let rows = sqlx::query!(
+        r#"SELECT id AS "id!", event_id AS "event_id!", user_id AS "user_id!", tier_id AS "tier_id!",
+                  status AS "status!: RegStatus", waitlist_seq, answers AS "answers!",
+                  created_at AS "created_at!", updated_at AS "updated_at!", position AS "position!"
+           FROM (
+             SELECT id, event_id, user_id, tier_id, status, waitlist_seq, answers, created_at, updated_at,
+                    row_number() OVER (PARTITION BY tier_id ORDER BY waitlist_seq) AS position
+             FROM registrations WHERE event_id = $1 AND status = 'waitlisted') w
+           WHERE waitlist_seq > $2 ORDER BY waitlist_seq LIMIT $3"#,
         event,
         after_seq,
         limit
     )
     .fetch_all(conn)
-    .await?)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let row = RegRow {
+                id: r.id,
+                event_id: r.event_id,
+                user_id: r.user_id,
+                tier_id: r.tier_id,
+                status: r.status,
+                waitlist_seq: r.waitlist_seq,
+                answers: r.answers,
+                created_at: r.created_at,
+                updated_at: r.updated_at,
+            };
+            (row, i32::try_from(r.position).unwrap_or(i32::MAX))
+        })
+        .collect())
 }
 
 /// Checks a registration in; `false` when it already was.
 pub async fn check_in(conn: &mut PgConnection, id: Uuid, event: Uuid) -> Result<(RegRow, bool)> {
     let first = sqlx::query_as!(
         RegRow,
-        "UPDATE registrations SET status = 'checked_in', updated_at = now()
+        r#"UPDATE registrations SET status = 'checked_in', updated_at = now()
          WHERE id = $1 AND event_id = $2 AND status = 'confirmed'
-         RETURNING id, event_id, user_id, tier_id, status, waitlist_seq, answers, created_at, updated_at",
+         RETURNING id, event_id, user_id, tier_id, status AS "status: RegStatus", waitlist_seq, answers, created_at, updated_at"#,
         id,
         event
     )
@@ -367,8 +450,8 @@ pub async fn check_in(conn: &mut PgConnection, id: Uuid, event: Uuid) -> Result<
     }
     let row = sqlx::query_as!(
         RegRow,
-        "SELECT id, event_id, user_id, tier_id, status, waitlist_seq, answers, created_at, updated_at
-         FROM registrations WHERE id = $1",
+        r#"SELECT id, event_id, user_id, tier_id, status AS "status: RegStatus", waitlist_seq, answers, created_at, updated_at
+         FROM registrations WHERE id = $1"#,
         id
     )
     .fetch_optional(conn)
@@ -381,11 +464,11 @@ pub async fn check_in(conn: &mut PgConnection, id: Uuid, event: Uuid) -> Result<
         )
         .with_reason("TICKET_FOREIGN"));
     }
-    match row.status.as_str() {
-        "checked_in" => Ok((row, false)),
+    match row.status {
+        RegStatus::CheckedIn => Ok((row, false)),
         other => Err(Error::new(
             ErrorCode::FailedPrecondition,
-            format!("ticket_code: the registration is {other}"),
+            format!("ticket_code: the registration is {}", other.as_str()),
         )
         .with_reason("TICKET_NOT_VALID")),
     }

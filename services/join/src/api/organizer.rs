@@ -56,12 +56,14 @@ impl State {
         let size = page_size(r.page_size);
         let mut conn = self.pool.acquire().await?;
         let rows = store::waitlist(&mut conn, event, after, size).await?;
-        let next = match rows.last().and_then(|r| r.waitlist_seq) {
+        let next = match rows.last().and_then(|(r, _)| r.waitlist_seq) {
             Some(seq) if rows.len() as i64 == size => seq.to_string(),
             _ => String::new(),
         };
-        // In waitlist order; GetRegistration gives one person's exact position.
-        let registrations = rows.iter().map(|r| r.to_pb(0)).collect();
+        let registrations = rows
+            .iter()
+            .map(|(r, position)| r.to_pb(*position))
+            .collect();
         Ok(pb::ListWaitlistResponse {
             registrations,
             next_page_token: next,

@@ -4,11 +4,14 @@ use prost::Message;
 use sha2::{Digest, Sha256};
 use tonic::Request;
 
+use cityevents_authn::Role;
 use cityevents_proto::cityevents::join::v1 as pb;
 use cityevents_runtime::{Error, ErrorCode, Result};
 
 use super::{State, event_id};
-use crate::batch::{self, JoinCommand, Outcome};
+use cityevents_runtime::grpc::context::CallContext;
+
+use crate::batch::{self, IdempotencyKey, JoinCommand, Outcome};
 use crate::store;
 
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -42,34 +45,29 @@ impl State {
         {
             return Ok(stored);
         }
-        let cmd = |idempotency: Option<(String, Vec<u8>)>| JoinCommand {
+        // The caller's deadline goes into the queue: a join still queued
+        // when its caller stops waiting takes nothing.
+        let deadline = CallContext::current().and_then(|c| c.deadline);
+        let idempotency = key.map(|key| IdempotencyKey { key, hash });
+        let cmd = || JoinCommand {
             user: me.user_id,
             event,
             tier: r.tier_id.clone(),
             answers: r.answers.clone(),
-            idempotency,
+            idempotency: idempotency.clone(),
+            deadline,
             reply: tokio::sync::oneshot::channel().0,
         };
-        let idempotency = key.map(|k| (k, hash));
         // The batch reads the snapshot itself; only an event it does not know
         // costs a lookup at the event service, then one more try.
-        let outcome = match self.batcher.submit(cmd(idempotency.clone())).await {
+        let outcome = match self.batcher.submit(cmd()).await {
             Err(e) if e.reason() == "EVENT_NOT_FOUND" => {
                 self.fallback.ensure(event).await?;
-                self.batcher.submit(cmd(idempotency)).await?
+                self.batcher.submit(cmd()).await?
             }
             other => other?,
         };
         match outcome {
-            Outcome::Registration(row, -1) => {
-                let mut conn = self.pool.acquire().await?;
-                let position = store::registration(&mut conn, event, me.user_id)
-                    .await?
-                    .map_or(0, |(_, p)| p);
-                Ok(pb::JoinResponse {
-                    registration: Some(self.registration(&row, position)),
-                })
-            }
             Outcome::Registration(row, position) => Ok(pb::JoinResponse {
                 registration: Some(self.registration(&row, position)),
             }),
@@ -143,6 +141,20 @@ impl State {
         let event = event_id(&req.get_ref().event_id)?;
         self.fallback.ensure(event).await?;
         let mut conn = self.pool.acquire().await?;
+        let (public, organizers) = store::visibility(&mut conn, event).await?;
+        if !public {
+            // A draft or hidden event exists only for its organizers and
+            // moderators; anyone else is told there is no such event.
+            drop(conn);
+            let me = self
+                .principal(&req)
+                .await
+                .map_err(|_| Error::no_such_event())?;
+            if !organizers.contains(&me.user_id) && !me.is_at_least(Role::Moderator) {
+                return Err(Error::no_such_event());
+            }
+            conn = self.pool.acquire().await?;
+        }
         store::counts(&mut conn, event).await
     }
 }

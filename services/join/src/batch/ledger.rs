@@ -12,21 +12,50 @@ use uuid::Uuid;
 use cityevents_messaging::outbox::{self, NewEvent};
 use cityevents_proto::cityevents::event::v1 as ev;
 use cityevents_proto::cityevents::join::v1 as pb;
-use cityevents_runtime::{Error, ErrorCode, Result};
+use cityevents_runtime::{Error, ErrorCode};
 
-use super::{Existing, JoinCommand, Outcome};
+use super::JoinCommand;
 use crate::answers;
-use crate::store::{self, RegRow};
+use crate::status::{EventStatus, RegStatus};
+use crate::store::{self, RegRow, TierCounters};
+
+/// What a batch knows of its users' registrations before deciding.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum Existing {
+    /// Assumed absent: most joins are a user's first for the event. The
+    /// insert checks it; a refusal for room looks them up.
+    AssumedNone,
+    /// Read under the event's lock.
+    Read,
+}
+
+/// What one join comes to, against the locked counters.
+pub(super) enum Decision {
+    /// A new registration (a place or a waitlist entry) and its position.
+    New(RegRow, i32),
+    /// The user already holds this registration; it is the answer.
+    Held(RegRow, i32),
+    /// No place and no room on the waitlist (the user may hold one already
+    /// when registrations were [`Existing::AssumedNone`]).
+    Full,
+    /// Refused for another reason, nothing taken.
+    Refused(Error),
+}
 
 struct Snapshot {
     title: String,
-    status: String,
+    status: EventStatus,
     hidden: bool,
     ends_at: DateTime<Utc>,
     waitlist_cap: i32,
     questions: Vec<ev::Question>,
     default_tier: String,
     next_seq: i64,
+    /// The sum of the offered tiers' capacities; `None` when one is unlimited.
+    capacity: Option<i64>,
+    /// Places held in every tier, removed ones included.
+    confirmed: i64,
+    waitlisted: i64,
     touched: bool,
 }
 
@@ -35,14 +64,59 @@ struct Tier {
     capacity: i32,
     confirmed: i32,
     waitlisted: i32,
+    removed: bool,
     touched: bool,
+}
+
+impl Snapshot {
+    /// Refuses joins to events that are not open.
+    fn check_open(&self, now: DateTime<Utc>) -> Result<(), Error> {
+        match self.status {
+            EventStatus::Draft => Err(refuse(
+                ErrorCode::FailedPrecondition,
+                "EVENT_NOT_PUBLISHED",
+                "the event is not published yet",
+            )),
+            EventStatus::Cancelled => Err(refuse(
+                ErrorCode::FailedPrecondition,
+                "EVENT_CANCELLED",
+                "the event has been cancelled",
+            )),
+            _ if self.hidden => Err(refuse(
+                ErrorCode::FailedPrecondition,
+                "EVENT_HIDDEN",
+                "the event has been hidden by a moderator",
+            )),
+            _ if self.ends_at <= now => Err(refuse(
+                ErrorCode::FailedPrecondition,
+                "EVENT_PAST",
+                "the event is over",
+            )),
+            EventStatus::Published => Ok(()),
+        }
+    }
+
+    fn has_room(&self) -> bool {
+        self.capacity.is_none_or(|c| self.confirmed < c)
+    }
+
+    fn waitlist_has_room(&self) -> bool {
+        self.waitlist_cap == 0 || self.waitlisted < i64::from(self.waitlist_cap)
+    }
+}
+
+impl Tier {
+    fn has_room(&self) -> bool {
+        self.capacity == 0 || self.confirmed < self.capacity
+    }
 }
 
 /// The batch's view of the locked rows, updated as joins are decided.
 pub(super) struct Ledger {
     snapshots: HashMap<Uuid, Snapshot>,
     tiers: BTreeMap<(Uuid, String), Tier>,
-    regs: HashMap<(Uuid, Uuid), RegRow>,
+    /// Registrations that hold a place or a waitlist entry, with positions.
+    regs: HashMap<(Uuid, Uuid), (RegRow, i32)>,
     new_regs: Vec<RegRow>,
 }
 
@@ -59,32 +133,31 @@ pub(super) async fn lock(
     events.sort_unstable();
     events.dedup();
     let rows = sqlx::query!(
-        "SELECT s.event_id, s.title, s.status, s.hidden, s.ends_at, s.waitlist_cap, s.questions, s.default_tier,
-                s.next_waitlist_seq, t.tier_id, t.capacity, t.confirmed, t.waitlisted
+        r#"SELECT s.event_id, s.title, s.status AS "status: EventStatus", s.hidden, s.ends_at, s.waitlist_cap,
+                s.questions, s.default_tier, s.next_waitlist_seq,
+                t.tier_id, t.capacity, t.confirmed, t.waitlisted, t.removed
          FROM event_snapshots s JOIN tiers t USING (event_id)
          WHERE s.event_id = ANY($1) AND t.event_id = ANY($1)
-         ORDER BY s.event_id, t.tier_id FOR UPDATE",
+         ORDER BY s.event_id, t.tier_id FOR UPDATE"#,
         &events
     )
     .fetch_all(&mut *conn)
     .await?;
     let regs = match existing {
         Existing::AssumedNone => Vec::new(),
-        Existing::Read => registrations(conn, batch).await?,
+        Existing::Read => held(conn, batch.iter().map(|c| (c.event, c.user))).await?,
     };
-    let mut snapshots = HashMap::new();
+    let mut snapshots: HashMap<Uuid, Snapshot> = HashMap::new();
     let mut tiers = BTreeMap::new();
     for s in rows {
-        tiers.insert(
-            (s.event_id, s.tier_id),
-            Tier {
-                capacity: s.capacity,
-                confirmed: s.confirmed,
-                waitlisted: s.waitlisted,
-                touched: false,
-            },
-        );
-        snapshots.entry(s.event_id).or_insert_with(|| Snapshot {
+        let tier = Tier {
+            capacity: s.capacity,
+            confirmed: s.confirmed,
+            waitlisted: s.waitlisted,
+            removed: s.removed,
+            touched: false,
+        };
+        let snap = snapshots.entry(s.event_id).or_insert_with(|| Snapshot {
             title: s.title,
             status: s.status,
             hidden: s.hidden,
@@ -95,12 +168,24 @@ pub(super) async fn lock(
                 .unwrap_or_default(),
             default_tier: s.default_tier,
             next_seq: s.next_waitlist_seq,
+            capacity: Some(0),
+            confirmed: 0,
+            waitlisted: 0,
             touched: false,
         });
+        snap.confirmed += i64::from(tier.confirmed);
+        snap.waitlisted += i64::from(tier.waitlisted);
+        if !tier.removed {
+            snap.capacity = match (snap.capacity, tier.capacity) {
+                (_, 0) | (None, _) => None,
+                (Some(sum), c) => Some(sum + i64::from(c)),
+            };
+        }
+        tiers.insert((s.event_id, s.tier_id), tier);
     }
     let regs = regs
         .into_iter()
-        .map(|r| ((r.event_id, r.user_id), r))
+        .map(|(r, position)| ((r.event_id, r.user_id), (r, position)))
         .collect();
     Ok(Ledger {
         snapshots,
@@ -110,104 +195,110 @@ pub(super) async fn lock(
     })
 }
 
-async fn registrations(
+/// The registrations that hold a place or a waitlist entry among
+/// `(event, user)` pairs, each with its waitlist position (0 for a place).
+pub(super) async fn held(
     conn: &mut PgConnection,
-    batch: &[JoinCommand],
-) -> anyhow::Result<Vec<RegRow>> {
-    let (evs, users): (Vec<Uuid>, Vec<Uuid>) = batch.iter().map(|c| (c.event, c.user)).unzip();
-    Ok(sqlx::query_as!(
-        RegRow,
-        r#"SELECT r.id, r.event_id, r.user_id, r.tier_id, r.status, r.waitlist_seq, r.answers, r.created_at, r.updated_at
-           FROM registrations r JOIN UNNEST($1::uuid[], $2::uuid[]) AS k(e, u) ON r.event_id = k.e AND r.user_id = k.u"#,
+    pairs: impl Iterator<Item = (Uuid, Uuid)>,
+) -> anyhow::Result<Vec<(RegRow, i32)>> {
+    let (evs, users): (Vec<Uuid>, Vec<Uuid>) = pairs.unzip();
+    let rows = sqlx::query!(
+        r#"SELECT r.id, r.event_id, r.user_id, r.tier_id, r.status AS "status: RegStatus", r.waitlist_seq, r.answers,
+                  r.created_at, r.updated_at,
+                  CASE WHEN r.status = 'waitlisted' THEN
+                    (SELECT count(*) FROM registrations w WHERE w.event_id = r.event_id AND w.tier_id = r.tier_id
+                       AND w.status = 'waitlisted' AND w.waitlist_seq <= r.waitlist_seq)
+                  ELSE 0 END AS "position!"
+           FROM registrations r JOIN UNNEST($1::uuid[], $2::uuid[]) AS k(e, u) ON r.event_id = k.e AND r.user_id = k.u
+           WHERE r.status <> 'cancelled'"#,
         &evs,
         &users
     )
     .fetch_all(conn)
-    .await?)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let row = RegRow {
+                id: r.id,
+                event_id: r.event_id,
+                user_id: r.user_id,
+                tier_id: r.tier_id,
+                status: r.status,
+                waitlist_seq: r.waitlist_seq,
+                answers: r.answers,
+                created_at: r.created_at,
+                updated_at: r.updated_at,
+            };
+            (row, i32::try_from(r.position).unwrap_or(i32::MAX))
+        })
+        .collect())
 }
 
 fn refuse(code: ErrorCode, reason: &'static str, msg: &str) -> Error {
     Error::new(code, msg).with_reason(reason)
 }
 
+/// The answer to a join that found no room.
+pub(super) fn full() -> Error {
+    refuse(
+        ErrorCode::ResourceExhausted,
+        "WAITLIST_FULL",
+        "the event and its waitlist are full",
+    )
+}
+
 impl Ledger {
-    /// Decides one join against the locked counters.
-    pub(super) fn decide(&mut self, cmd: &JoinCommand) -> Result<Outcome> {
+    /// Decides one join against the locked counters: a place while the
+    /// tier and the event have room, else a waitlist entry while the
+    /// waitlist has room.
+    pub(super) fn decide(&mut self, cmd: &JoinCommand) -> Decision {
         let now = Utc::now();
-        let snap = self.snapshots.get_mut(&cmd.event).ok_or_else(|| {
-            refuse(
-                ErrorCode::NotFound,
-                "EVENT_NOT_FOUND",
-                "event_id: no such event",
-            )
-        })?;
-        match snap.status.as_str() {
-            "draft" => {
-                return Err(refuse(
-                    ErrorCode::FailedPrecondition,
-                    "EVENT_NOT_PUBLISHED",
-                    "the event is not published yet",
-                ));
-            }
-            "cancelled" => {
-                return Err(refuse(
-                    ErrorCode::FailedPrecondition,
-                    "EVENT_CANCELLED",
-                    "the event has been cancelled",
-                ));
-            }
-            _ => {}
+        let Some(snap) = self.snapshots.get_mut(&cmd.event) else {
+            return Decision::Refused(Error::no_such_event());
+        };
+        if let Err(e) = snap.check_open(now) {
+            return Decision::Refused(e);
         }
-        if snap.hidden {
-            return Err(refuse(
-                ErrorCode::FailedPrecondition,
-                "EVENT_HIDDEN",
-                "the event has been hidden by a moderator",
-            ));
+        if let Some((row, position)) = self.regs.get(&(cmd.event, cmd.user)) {
+            // One registration per user per event: a repeat gets it back.
+            return Decision::Held(row.clone(), *position);
         }
-        if snap.ends_at <= now {
-            return Err(refuse(
-                ErrorCode::FailedPrecondition,
-                "EVENT_PAST",
-                "the event is over",
-            ));
-        }
+        let answers = match answers::validate(&snap.questions, &cmd.answers) {
+            Ok(a) => a,
+            Err(e) => return Decision::Refused(e),
+        };
         let tier_id = if cmd.tier.is_empty() {
             snap.default_tier.clone()
         } else {
             cmd.tier.clone()
         };
-        if let Some(r) = self
-            .regs
-            .get(&(cmd.event, cmd.user))
-            .filter(|r| r.status != "cancelled")
-        {
-            // One registration per user per event: a repeat gets it back.
-            let position = if r.status == "waitlisted" { -1 } else { 0 };
-            return Ok(Outcome::Registration(r.clone(), position));
+        let Some(tier) = self.tiers.get_mut(&(cmd.event, tier_id.clone())) else {
+            return Decision::Refused(Error::invalid("tier_id", "is not a tier of this event"));
+        };
+        if tier.removed {
+            return Decision::Refused(refuse(
+                ErrorCode::FailedPrecondition,
+                "TIER_REMOVED",
+                "tier_id: the organizer no longer offers this tier",
+            ));
         }
-        let answers = answers::validate(&snap.questions, &cmd.answers)?;
-        let waitlisted_total: i32 = tiers_of(&self.tiers, cmd.event)
-            .map(|(_, t)| t.waitlisted)
-            .sum();
-        let tier = self
-            .tiers
-            .get_mut(&(cmd.event, tier_id.clone()))
-            .ok_or_else(|| Error::invalid("tier_id", "is not a tier of this event"))?;
-        let (status, seq, position) = if tier.capacity == 0 || tier.confirmed < tier.capacity {
+        let (status, seq, position) = if tier.has_room() && snap.has_room() {
             tier.confirmed += 1;
-            ("confirmed", None, 0)
-        } else if snap.waitlist_cap == 0 || waitlisted_total < snap.waitlist_cap {
+            snap.confirmed += 1;
+            (RegStatus::Confirmed, None, 0)
+        } else if snap.waitlist_has_room() {
             tier.waitlisted += 1;
+            snap.waitlisted += 1;
             snap.next_seq += 1;
             snap.touched = true;
-            ("waitlisted", Some(snap.next_seq - 1), tier.waitlisted)
+            (
+                RegStatus::Waitlisted,
+                Some(snap.next_seq - 1),
+                tier.waitlisted,
+            )
         } else {
-            return Err(refuse(
-                ErrorCode::ResourceExhausted,
-                "WAITLIST_FULL",
-                "the event and its waitlist are full",
-            ));
+            return Decision::Full;
         };
         tier.touched = true;
         let row = RegRow {
@@ -215,7 +306,7 @@ impl Ledger {
             event_id: cmd.event,
             user_id: cmd.user,
             tier_id,
-            status: status.into(),
+            status,
             waitlist_seq: seq,
             answers: pb::JoinRequest {
                 answers,
@@ -225,9 +316,10 @@ impl Ledger {
             created_at: now,
             updated_at: now,
         };
-        self.regs.insert((cmd.event, cmd.user), row.clone());
+        self.regs
+            .insert((cmd.event, cmd.user), (row.clone(), position));
         self.new_regs.push(row.clone());
-        Ok(Outcome::Registration(row, position))
+        Decision::New(row, position)
     }
 
     /// Writes the batch in one statement: the registrations, the touched
@@ -243,7 +335,7 @@ impl Ledger {
         let events: Vec<Uuid> = r.iter().map(|r| r.event_id).collect();
         let users: Vec<Uuid> = r.iter().map(|r| r.user_id).collect();
         let tiers: Vec<String> = r.iter().map(|r| r.tier_id.clone()).collect();
-        let statuses: Vec<String> = r.iter().map(|r| r.status.clone()).collect();
+        let statuses: Vec<&str> = r.iter().map(|r| r.status.as_str()).collect();
         let seqs: Vec<Option<i64>> = r.iter().map(|r| r.waitlist_seq).collect();
         let answers: Vec<Vec<u8>> = r.iter().map(|r| r.answers.clone()).collect();
         let touched: Vec<_> = self.tiers.iter().filter(|(_, t)| t.touched).collect();
@@ -290,7 +382,7 @@ impl Ledger {
             &events,
             &users,
             &tiers,
-            &statuses,
+            &statuses as &[&str],
             &seqs as &[Option<i64>],
             &answers,
             &tier_events,
@@ -329,20 +421,14 @@ impl Ledger {
             .map(|r| {
                 let counts = counts
                     .entry(r.event_id)
-                    .or_insert_with(|| {
-                        store::counts_of(
-                            r.event_id,
-                            tiers_of(&self.tiers, r.event_id)
-                                .map(|(id, t)| (id.clone(), t.capacity, t.confirmed, t.waitlisted)),
-                        )
-                    })
+                    .or_insert_with(|| store::counts_of(r.event_id, self.counters(r.event_id)))
                     .clone();
                 let title = self
                     .snapshots
                     .get(&r.event_id)
                     .map_or("", |s| s.title.as_str());
                 NewEvent {
-                    event_type: if r.status == "confirmed" {
+                    event_type: if r.status == RegStatus::Confirmed {
                         "join.confirmed"
                     } else {
                         "join.waitlisted"
@@ -353,15 +439,18 @@ impl Ledger {
             })
             .collect()
     }
-}
 
-/// The event's tiers, in id order.
-fn tiers_of(
-    tiers: &BTreeMap<(Uuid, String), Tier>,
-    event: Uuid,
-) -> impl Iterator<Item = (&String, &Tier)> {
-    tiers
-        .range((event, String::new())..)
-        .take_while(move |((e, _), _)| *e == event)
-        .map(|((_, id), t)| (id, t))
+    /// The event's tier counters as this batch leaves them, in id order.
+    fn counters(&self, event: Uuid) -> impl Iterator<Item = TierCounters> + '_ {
+        self.tiers
+            .range((event, String::new())..)
+            .take_while(move |((e, _), _)| *e == event)
+            .map(|((_, id), t)| TierCounters {
+                tier_id: id.clone(),
+                capacity: t.capacity,
+                confirmed: t.confirmed,
+                waitlisted: t.waitlisted,
+                removed: t.removed,
+            })
+    }
 }

@@ -31,6 +31,7 @@ pub struct TestApp {
     pub pool: PgPool,
     pub organizer: String,
     event_config: event::Config,
+    join_config: join::Config,
     pub join_addr: std::net::SocketAddr,
     stop: CancellationToken,
     _stop: StopOnDrop,
@@ -90,6 +91,7 @@ pub async fn spawn_app_with(tune: impl FnOnce(&mut join::Config)) -> TestApp {
     ));
     jcfg.server.concurrency_limit = 4_096;
     tune(&mut jcfg);
+    let join_config = jcfg.clone();
     let join_host = join::build(jcfg).await.unwrap();
     let join_addr = join_host.grpc_addr();
     tokio::spawn(join_host.run(stop.clone()));
@@ -102,6 +104,7 @@ pub async fn spawn_app_with(tune: impl FnOnce(&mut join::Config)) -> TestApp {
         world,
         organizer,
         event_config,
+        join_config,
         join_addr,
         stop: stop.clone(),
         _stop: StopOnDrop(stop),
@@ -143,6 +146,34 @@ impl TestApp {
         let addr = host.grpc_addr();
         tokio::spawn(host.run(self.stop.clone()));
         EventServiceClient::new(channel(addr).await)
+    }
+
+    /// Another join-service replica on the same database, stopped by the
+    /// returned token; the handle ends with its `run` result.
+    pub async fn join_replica(
+        &self,
+    ) -> (
+        JoinServiceClient<Channel>,
+        CancellationToken,
+        tokio::task::JoinHandle<anyhow::Result<()>>,
+    ) {
+        let host = join::build(self.join_config.clone()).await.unwrap();
+        let addr = host.grpc_addr();
+        let stop = CancellationToken::new();
+        let running = tokio::spawn(host.run(stop.clone()));
+        (JoinServiceClient::new(channel(addr).await), stop, running)
+    }
+
+    /// Holds the event's snapshot row locked (as a join batch does) until
+    /// the returned transaction ends: joins of the event wait behind it.
+    pub async fn lock_event(&self, event: &str) -> sqlx::Transaction<'static, sqlx::Postgres> {
+        let mut tx = self.pool.begin().await.unwrap();
+        sqlx::query("SELECT 1 FROM event_snapshots WHERE event_id = $1::uuid FOR UPDATE")
+            .bind(event)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        tx
     }
 
     /// Replaces `event`'s draft as its organizer.

@@ -4,6 +4,7 @@
 
 mod concurrency;
 mod events;
+mod hardening;
 mod helpers;
 mod idempotency;
 mod organizers;
