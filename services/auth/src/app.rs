@@ -22,6 +22,7 @@ use crate::tokens::Issuer;
 /// Connects to the stores, migrates if configured, binds the listeners; the
 /// outbox relay runs beside the server.
 pub async fn build(cfg: Config) -> anyhow::Result<Host> {
+    cfg.rate_limits.validate()?;
     let metrics = Metrics::new()?;
     let Backbone { pool, relay, .. } =
         cityevents_messaging::open(&cfg.database, &cfg.nats, "auth", &crate::MIGRATOR, &metrics)

@@ -117,6 +117,35 @@ pub struct RateLimits {
     pub mail_per_account: Limit,
 }
 
+impl Limit {
+    /// Refuses limits the limiter cannot enforce: over 60,000 a minute the
+    /// emission interval rounds to 0 ms and Redis refuses the expiry, which
+    /// made every Register and Login UNAVAILABLE.
+    fn validate(&self, name: &str) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            (1..=60_000).contains(&self.per_minute),
+            "rate_limits.{name}.per_minute must be 1 to 60000 (got {})",
+            self.per_minute
+        );
+        anyhow::ensure!(
+            (1..=100_000).contains(&self.burst),
+            "rate_limits.{name}.burst must be 1 to 100000 (got {})",
+            self.burst
+        );
+        Ok(())
+    }
+}
+
+impl RateLimits {
+    /// Checks every limit at start-up.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        self.login_per_account.validate("login_per_account")?;
+        self.login_per_address.validate("login_per_address")?;
+        self.register_per_address.validate("register_per_address")?;
+        self.mail_per_account.validate("mail_per_account")
+    }
+}
+
 impl Default for RateLimits {
     fn default() -> Self {
         Self {
@@ -143,5 +172,22 @@ impl Default for RateLimits {
 impl cityevents_runtime::cli::ServiceConfig for Config {
     fn telemetry(&self) -> &cityevents_runtime::config::TelemetryConfig {
         &self.telemetry
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_limits_the_limiter_cannot_enforce_are_refused_at_start_up() {
+        assert!(RateLimits::default().validate().is_ok());
+        let mut limits = RateLimits::default();
+        limits.login_per_address.per_minute = 60_001;
+        let err = limits.validate().unwrap_err().to_string();
+        assert!(err.contains("login_per_address.per_minute"), "{err}");
+        limits.login_per_address.per_minute = 30;
+        limits.mail_per_account.burst = 0;
+        assert!(limits.validate().is_err());
     }
 }
