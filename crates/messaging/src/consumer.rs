@@ -71,6 +71,10 @@ impl ConsumerSpec {
     }
 }
 
+/// Inbox rows older than this can never meet a redelivery: streams keep
+/// messages 7 days.
+pub const INBOX_RETENTION: Duration = Duration::from_secs(8 * 24 * 3600);
+
 /// Consumes until `shutdown` fires.
 pub struct Consumer {
     pub pool: PgPool,
@@ -94,10 +98,16 @@ impl Consumer {
                 break;
             };
             let mut lag = tokio::time::interval(Duration::from_secs(5));
+            let mut purge = tokio::time::interval(Duration::from_secs(600));
             loop {
                 tokio::select! {
                     () = shutdown.cancelled() => break,
                     _ = lag.tick() => self.gauge_lag(&consumer).await,
+                    _ = purge.tick() => {
+                        if let Err(e) = self.purge_inbox(INBOX_RETENTION).await {
+                            tracing::warn!(error = format!("{e:#}"), consumer = %name, "inbox purge failed");
+                        }
+                    }
                     next = messages.next() => match next {
                         Some(Ok(msg)) => self.process(msg).await,
                         Some(Err(e)) => tracing::warn!(error = %e, consumer = %name, "consumer stream error"),
@@ -138,6 +148,29 @@ impl Consumer {
             .map_err(|e| anyhow::anyhow!("consumer {}: {e}", self.spec.name))?;
         let messages = consumer.messages().await?;
         Ok((consumer, messages))
+    }
+
+    /// Deletes this consumer's inbox rows older than `older_than`, 1,000 a
+    /// statement; returns how many.
+    pub async fn purge_inbox(&self, older_than: Duration) -> anyhow::Result<u64> {
+        let secs = older_than.as_secs_f64();
+        let mut total = 0;
+        loop {
+            let n = sqlx::query!(
+                "DELETE FROM inbox WHERE (consumer, message_id) IN (
+                   SELECT consumer, message_id FROM inbox
+                   WHERE consumer = $1 AND handled_at < now() - make_interval(secs => $2) LIMIT 1000)",
+                self.spec.name,
+                secs
+            )
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+            total += n;
+            if n < 1000 {
+                return Ok(total);
+            }
+        }
     }
 
     async fn gauge_lag(&self, consumer: &jetstream::consumer::PullConsumer) {

@@ -15,6 +15,11 @@ pub struct MessagingMetrics {
     pub published: IntCounterVec,
     /// `outbox_publish_failures_total{producer}`.
     pub publish_failures: IntCounterVec,
+    /// `outbox_parked_total{producer}`: rows JetStream refused for good.
+    pub parked: IntCounterVec,
+    /// `outbox_parked_rows{producer}`: rows waiting in `outbox_parked` (alert
+    /// when above 0).
+    pub parked_rows: IntGaugeVec,
     /// `consumer_handled_total{consumer,result}`: ok, duplicate, retry, dead_letter.
     pub handled: IntCounterVec,
     /// `consumer_redeliveries_total{consumer}`.
@@ -52,6 +57,16 @@ impl MessagingMetrics {
             publish_failures: m.counter(
                 "outbox_publish_failures_total",
                 "Failed publish attempts.",
+                &["producer"],
+            )?,
+            parked: m.counter(
+                "outbox_parked_total",
+                "Outbox rows parked because JetStream refuses them.",
+                &["producer"],
+            )?,
+            parked_rows: gauge(
+                "outbox_parked_rows",
+                "Outbox rows waiting in outbox_parked for an operator.",
                 &["producer"],
             )?,
             handled: m.counter(

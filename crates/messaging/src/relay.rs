@@ -2,9 +2,10 @@
 
 use std::time::{Duration, Instant};
 
-use async_nats::jetstream::{self, message::PublishMessage};
+use async_nats::jetstream::{self, context::PublishErrorKind, message::PublishMessage};
 use prost::Message;
 use sqlx::PgPool;
+use uuid::Uuid;
 
 use cityevents_runtime::CancellationToken;
 
@@ -12,7 +13,8 @@ use crate::Envelope;
 use crate::metrics::MessagingMetrics;
 use crate::streams;
 
-/// One relay per replica; any number may run against one database.
+/// One relay per replica; any number may run against one database, one of
+/// them publishing at a time.
 #[derive(Clone)]
 pub struct Relay {
     pool: PgPool,
@@ -23,6 +25,9 @@ pub struct Relay {
     idle: Duration,
     metrics: MessagingMetrics,
 }
+
+/// The advisory lock the publishing relay of a database holds.
+const RELAY_LOCK: i64 = 0x6f75_7462_6f78; // "outbox"
 
 /// How often the backlog gauges are refreshed (a count over the outbox,
 /// kept off the publishing path).
@@ -108,16 +113,30 @@ impl Relay {
 
     async fn publish_batch(&self, mark: bool) -> anyhow::Result<usize> {
         let mut tx = self.pool.begin().await?;
-        // Rows another relay holds are skipped, so relays split the backlog.
+        // One relay per database publishes at a time (the others stand by),
+        // so rows reach the stream in id order and the events of one
+        // aggregate (a registration confirmed, then cancelled) are never
+        // reversed. The lock ends with the transaction.
+        let leader = sqlx::query_scalar!(
+            r#"SELECT pg_try_advisory_xact_lock($1) AS "leader!""#,
+            RELAY_LOCK
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        if !leader {
+            tx.rollback().await?;
+            return Ok(0);
+        }
         let rows = sqlx::query!(
             r#"SELECT id, event_type, aggregate_id, payload, traceparent, created_at
-               FROM outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED"#,
+               FROM outbox ORDER BY id LIMIT $1 FOR UPDATE"#,
             self.batch_size
         )
         .fetch_all(&mut *tx)
         .await?;
         let mut acks = Vec::with_capacity(rows.len());
         let mut ids = Vec::with_capacity(rows.len());
+        let mut parked = Vec::new();
         for row in rows {
             let envelope = Envelope {
                 id: row.id.to_string(),
@@ -138,8 +157,18 @@ impl Relay {
                 msg = msg.header("traceparent", row.traceparent.as_str());
             }
             let subject = streams::subject(&self.prefix, &row.event_type);
-            acks.push(self.js.send_publish(subject, msg).await?);
-            ids.push(row.id);
+            match self.js.send_publish(subject, msg).await {
+                Ok(ack) => {
+                    acks.push(ack);
+                    ids.push(row.id);
+                }
+                // Refused for good: parked, so the rows behind it flow.
+                Err(e) if e.kind() == PublishErrorKind::MaxPayloadExceeded => {
+                    tracing::error!(id = %row.id, event_type = %row.event_type, error = %e, "outbox row parked: JetStream refuses it");
+                    parked.push(row.id);
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
         // Deleted only after every ack: a crash before this point
         // republishes, and the stream's duplicate window drops the copies.
@@ -147,10 +176,11 @@ impl Relay {
             ack?;
         }
         let n = ids.len();
-        if mark && n > 0 {
+        if mark && n + parked.len() > 0 {
             sqlx::query!("DELETE FROM outbox WHERE id = ANY($1)", &ids)
                 .execute(&mut *tx)
                 .await?;
+            self.park(&mut tx, &parked).await?;
             tx.commit().await?;
             self.metrics
                 .published
@@ -161,7 +191,28 @@ impl Relay {
             // next used.
             tx.rollback().await?;
         }
-        Ok(n)
+        Ok(n + parked.len())
+    }
+
+    /// Moves rows JetStream refuses into `outbox_parked`.
+    async fn park(&self, conn: &mut sqlx::PgConnection, ids: &[Uuid]) -> anyhow::Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        sqlx::query!(
+            "WITH moved AS (DELETE FROM outbox WHERE id = ANY($1) RETURNING *)
+             INSERT INTO outbox_parked (id, event_type, aggregate_id, payload, traceparent, created_at, error)
+             SELECT id, event_type, aggregate_id, payload, traceparent, created_at, $2 FROM moved",
+            ids,
+            "larger than the NATS server's max_payload"
+        )
+        .execute(conn)
+        .await?;
+        self.metrics
+            .parked
+            .with_label_values(&[&self.producer])
+            .inc_by(ids.len() as u64);
+        Ok(())
     }
 
     /// Sets the backlog and oldest-row gauges.
@@ -180,6 +231,13 @@ impl Relay {
             .outbox_oldest_seconds
             .with_label_values(&[&self.producer])
             .set(b.age);
+        let parked = sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM outbox_parked"#)
+            .fetch_one(&self.pool)
+            .await?;
+        self.metrics
+            .parked_rows
+            .with_label_values(&[&self.producer])
+            .set(parked);
         Ok(())
     }
 }

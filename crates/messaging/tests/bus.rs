@@ -102,6 +102,20 @@ impl Bus {
         tx.commit().await.unwrap();
     }
 
+    fn consumer(&self, max_deliver: i64) -> Consumer {
+        let mut spec = ConsumerSpec::new("test-consumer", "test", &["test.>"]);
+        spec.max_deliver = max_deliver;
+        spec.backoff = vec![Duration::from_millis(20)];
+        Consumer {
+            pool: self.pool.clone(),
+            js: self.js.clone(),
+            prefix: self.prefix.clone(),
+            spec,
+            handler: Arc::new(RecordEffect),
+            metrics: self.messaging.clone(),
+        }
+    }
+
     fn consume(
         &self,
         max_deliver: i64,
@@ -109,19 +123,45 @@ impl Bus {
         CancellationToken,
         tokio::task::JoinHandle<anyhow::Result<()>>,
     ) {
-        let mut spec = ConsumerSpec::new("test-consumer", "test", &["test.>"]);
-        spec.max_deliver = max_deliver;
-        spec.backoff = vec![Duration::from_millis(20)];
-        let consumer = Consumer {
-            pool: self.pool.clone(),
-            js: self.js.clone(),
-            prefix: self.prefix.clone(),
-            spec,
-            handler: Arc::new(RecordEffect),
-            metrics: self.messaging.clone(),
-        };
+        let consumer = self.consumer(max_deliver);
         let stop = CancellationToken::new();
         (stop.clone(), tokio::spawn(consumer.run(stop)))
+    }
+
+    async fn enqueue_for(&self, event_type: &str, aggregate: Uuid) {
+        let mut tx = self.pool.begin().await.unwrap();
+        let payload = EmailVerified {
+            user_id: "u".into(),
+        };
+        outbox::enqueue(&mut tx, event_type, aggregate, &payload)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+    }
+
+    async fn backlog(&self) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM outbox")
+            .fetch_one(&self.pool)
+            .await
+            .unwrap()
+    }
+
+    /// `(aggregate, type)` of every message of `producer`'s stream, in
+    /// stream order.
+    async fn stream_in_order(&self, producer: &str) -> Vec<(String, String)> {
+        let stream = self
+            .js
+            .get_stream(streams::stream_name(&self.prefix, producer))
+            .await
+            .unwrap();
+        let n = stream.clone().info().await.unwrap().state.messages;
+        let mut out = Vec::new();
+        for seq in 1..=n {
+            let msg = stream.get_raw_message(seq).await.unwrap();
+            let env = <Envelope as prost::Message>::decode(msg.payload.as_ref()).unwrap();
+            out.push((env.aggregate_id, env.r#type));
+        }
+        out
     }
 
     async fn effects(&self, event_type: &str) -> i64 {
@@ -265,27 +305,111 @@ async fn a_poison_message_lands_in_the_dead_letter_stream_after_the_retry_bound(
 }
 
 #[tokio::test]
-async fn concurrent_relays_split_the_backlog_without_publishing_a_row_twice() {
+async fn four_relays_publish_each_row_once_and_the_events_of_an_aggregate_in_order() {
     let bus = bus().await;
-    bus.enqueue("test.many", 1_200).await;
+    // Each aggregate gets a "first" and then a "second", in separate
+    // transactions, as a registration is confirmed and then cancelled.
+    let aggregates: Vec<Uuid> = (0..300).map(|_| Uuid::new_v4()).collect();
+    for kind in ["test.first", "test.second"] {
+        for a in &aggregates {
+            bus.enqueue_for(kind, *a).await;
+        }
+    }
     let relays: Vec<_> = (0..4).map(|_| bus.relay()).collect();
     let mut total = 0;
     loop {
         let counts = futures::future::join_all(relays.iter().map(|r| r.publish_once())).await;
         let round: usize = counts.into_iter().map(Result::unwrap).sum();
         total += round;
-        if round == 0 {
+        if round == 0 && bus.backlog().await == 0 {
             break;
         }
     }
-    assert_eq!(total, 1_200, "each row published by exactly one relay");
-    assert_eq!(bus.stream_messages("test").await, 1_200);
+    assert_eq!(total, 600, "each row published by exactly one relay");
+    let order = bus.stream_in_order("test").await;
+    assert_eq!(order.len(), 600);
+    let mut seen_first = std::collections::HashSet::new();
+    for (aggregate, kind) in &order {
+        match kind.as_str() {
+            "test.first" => assert!(seen_first.insert(aggregate.clone())),
+            _ => assert!(
+                seen_first.contains(aggregate),
+                "second before first for {aggregate}"
+            ),
+        }
+    }
     relays[0].refresh_gauges().await.unwrap();
     let text = bus.metrics.render();
     assert!(
         text.contains(r#"outbox_backlog{producer="test"} 0"#),
         "{text}"
     );
+}
+
+#[tokio::test]
+async fn a_row_too_large_to_publish_is_parked_and_the_rows_behind_it_flow() {
+    let bus = bus().await;
+    bus.enqueue("test.before", 2).await;
+    let mut tx = bus.pool.begin().await.unwrap();
+    let huge = EmailVerified {
+        user_id: "x".repeat(2 * 1024 * 1024),
+    };
+    outbox::enqueue(&mut tx, "test.huge", Uuid::new_v4(), &huge)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    bus.enqueue("test.after", 3).await;
+
+    let relay = bus.relay();
+    assert_eq!(relay.publish_once().await.unwrap(), 6);
+    assert_eq!(bus.stream_messages("test").await, 5);
+    assert_eq!(bus.backlog().await, 0);
+    let parked: Vec<(String, String)> =
+        sqlx::query_as("SELECT event_type, error FROM outbox_parked")
+            .fetch_all(&bus.pool)
+            .await
+            .unwrap();
+    assert_eq!(parked.len(), 1);
+    assert_eq!(parked[0].0, "test.huge");
+    relay.refresh_gauges().await.unwrap();
+    let text = bus.metrics.render();
+    assert!(
+        text.contains(r#"outbox_parked_rows{producer="test"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"outbox_parked_total{producer="test"} 1"#),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn inbox_rows_older_than_the_stream_keeps_are_purged() {
+    let bus = bus().await;
+    sqlx::query(
+        "INSERT INTO inbox (consumer, message_id, handled_at)
+         SELECT 'test-consumer', gen_random_uuid(), now() - interval '9 days' FROM generate_series(1, 2500)",
+    )
+    .execute(&bus.pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO inbox (consumer, message_id) VALUES ('test-consumer', gen_random_uuid())",
+    )
+    .execute(&bus.pool)
+    .await
+    .unwrap();
+    let consumer = bus.consumer(5);
+    let purged = consumer
+        .purge_inbox(cityevents_messaging::consumer::INBOX_RETENTION)
+        .await
+        .unwrap();
+    assert_eq!(purged, 2_500);
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM inbox")
+        .fetch_one(&bus.pool)
+        .await
+        .unwrap();
+    assert_eq!(left, 1, "recent rows stay");
 }
 
 #[tokio::test]
