@@ -15,6 +15,9 @@ key="$RUN/auth-signing.pem"
 [ -f "$key" ] || "$BIN/auth" keygen >"$key"
 tickets="$RUN/ticket-signing.pem"
 [ -f "$tickets" ] || "$BIN/auth" keygen >"$tickets"
+# Seals verification and reset links for the mail service (auth and mail only).
+seal="$RUN/link-seal.key"
+[ -f "$seal" ] || "$BIN/auth" sealkey >"$seal"
 
 # name grpc-port admin-port [extra VAR=value settings]
 start() {
@@ -38,7 +41,7 @@ start() {
     log "$name did not become healthy; see $RUN/$name.log"; tail -5 "$RUN/$name.log"; exit 1; }
 }
 
-start auth 50051 9101 CITYEVENTS_TOKENS__SIGNING_KEY_FILES="[\"$key\"]"
+start auth 50051 9101 CITYEVENTS_TOKENS__SIGNING_KEY_FILES="[\"$key\"]" CITYEVENTS_TOKENS__LINK_SEAL__KEY_FILES="[\"$seal\"]"
 start event 50052 9102 CITYEVENTS_AUTH__ENDPOINT=http://127.0.0.1:50051 CITYEVENTS_JOIN__ENDPOINT=http://127.0.0.1:50053
 start join 50053 9103 CITYEVENTS_AUTH__ENDPOINT=http://127.0.0.1:50051 CITYEVENTS_EVENT__ENDPOINT=http://127.0.0.1:50052 CITYEVENTS_TICKETS__SIGNING_KEY_FILE="$tickets"
 

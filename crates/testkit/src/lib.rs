@@ -141,6 +141,9 @@ impl World {
         cfg.nats = nats.clone();
         cfg.tokens.verifier = verifier.clone();
         cfg.tokens.signing_keys = vec![Secret::new(key.to_pem().unwrap())];
+        cfg.tokens.link_seal.keys = vec![Secret::new(
+            cityevents_authn::sealed::generate_key().unwrap(),
+        )];
         let host = auth::build(cfg.clone()).await.expect("auth builds");
         let addr: SocketAddr = host.grpc_addr();
         let stop = CancellationToken::new();

@@ -54,6 +54,7 @@ pub async fn build(cfg: Config) -> anyhow::Result<Host> {
         tokens: cfg.tokens.clone(),
         metrics: AuthMetrics::register(&metrics)?,
         trust_forwarded_for: cfg.trust_forwarded_for,
+        sealer: cfg.tokens.link_seal.load()?,
     };
     let services = ServiceSet::new().with(AuthServiceServer::new(AuthApi::new(state)));
     Ok(Host::bind(cfg.server, metrics, services)

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use cityevents_authn::{SigningKey, VerifierConfig};
+use cityevents_authn::{SealConfig, SigningKey, VerifierConfig};
 use cityevents_messaging::NatsConfig;
 use cityevents_runtime::config::{
     DatabaseConfig, RedisConfig, Secret, ServerConfig, TelemetryConfig,
@@ -50,6 +50,9 @@ pub struct TokenConfig {
     pub signing_key_files: Vec<PathBuf>,
     /// The same, inline (tests); used after the files.
     pub signing_keys: Vec<Secret>,
+    /// Keys sealing verification and reset tokens for the mail service
+    /// (shared with it only); `auth sealkey` makes one.
+    pub link_seal: SealConfig,
 }
 
 impl Default for TokenConfig {
@@ -62,6 +65,7 @@ impl Default for TokenConfig {
             reset_ttl_secs: 3600,
             signing_key_files: Vec::new(),
             signing_keys: Vec::new(),
+            link_seal: SealConfig::default(),
         }
     }
 }

@@ -1,4 +1,4 @@
-//! `auth serve | migrate | keygen`: see the library for everything else.
+//! `auth serve | migrate | keygen | sealkey`: see the library for everything else.
 
 use std::process::ExitCode;
 
@@ -10,10 +10,15 @@ fn main() -> ExitCode {
         about: "Print a new Ed25519 signing key (PKCS#8 PEM)",
         run: keygen,
     };
+    let sealkey = Extra {
+        name: "sealkey",
+        about: "Print a new key sealing one-time links for the mail service",
+        run: sealkey,
+    };
     service_main(
         "auth",
         "CityEvents auth service",
-        &[keygen],
+        &[keygen, sealkey],
         |cfg: auth::Config, shutdown| async move { auth::build(cfg).await?.run(shutdown).await },
         |cfg: auth::Config| async move { auth::app::migrate(&cfg).await },
     )
@@ -23,6 +28,19 @@ fn keygen() -> ExitCode {
     match cityevents_authn::SigningKey::generate().and_then(|k| k.to_pem()) {
         Ok(pem) => {
             print!("{pem}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("auth: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn sealkey() -> ExitCode {
+    match cityevents_authn::sealed::generate_key() {
+        Ok(key) => {
+            println!("{key}");
             ExitCode::SUCCESS
         }
         Err(e) => {

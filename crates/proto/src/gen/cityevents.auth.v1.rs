@@ -1555,11 +1555,17 @@ pub struct EmailVerificationRequested {
     pub email: ::prost::alloc::string::String,
     #[prost(string, tag = "3")]
     pub display_name: ::prost::alloc::string::String,
-    /// The single-use token to put in the link; only its hash is stored.
+    /// Never set: a usable token must not cross the bus (see sealed_token).
+    #[deprecated]
     #[prost(string, tag = "4")]
     pub token: ::prost::alloc::string::String,
     #[prost(int64, tag = "5")]
     pub expires_at_unix: i64,
+    /// The single-use token for the link, sealed for the mail service
+    /// (cityevents_authn::sealed: XChaCha20-Poly1305 under a key only auth and
+    /// mail hold, bound to purpose "verify_email" and user_id).
+    #[prost(string, tag = "6")]
+    pub sealed_token: ::prost::alloc::string::String,
 }
 /// type "auth.password_reset_requested"
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
@@ -1570,10 +1576,16 @@ pub struct PasswordResetRequested {
     pub email: ::prost::alloc::string::String,
     #[prost(string, tag = "3")]
     pub display_name: ::prost::alloc::string::String,
+    /// Never set: a usable token must not cross the bus (see sealed_token).
+    #[deprecated]
     #[prost(string, tag = "4")]
     pub token: ::prost::alloc::string::String,
     #[prost(int64, tag = "5")]
     pub expires_at_unix: i64,
+    /// The reset token, sealed as in EmailVerificationRequested, bound to
+    /// purpose "reset_password" and user_id.
+    #[prost(string, tag = "6")]
+    pub sealed_token: ::prost::alloc::string::String,
 }
 /// type "auth.email_verified"
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]

@@ -297,14 +297,21 @@ impl State {
             row.display_name.clone(),
             expires_at.timestamp(),
         );
+        // Only the sealed form leaves this service: the stream keeps
+        // messages for days and dead letters for a month.
+        let sealed_token = self
+            .sealer
+            .seal(purpose.as_str(), &id, &token)
+            .map_err(Error::internal)?;
         match purpose {
             Purpose::VerifyEmail => {
                 let ev = pb::EmailVerificationRequested {
                     user_id: id,
                     email,
                     display_name: name,
-                    token,
+                    sealed_token,
                     expires_at_unix: exp,
+                    ..Default::default()
                 };
                 outbox::enqueue(conn, "auth.email_verification_requested", row.id, &ev).await?;
             }
@@ -313,8 +320,9 @@ impl State {
                     user_id: id,
                     email,
                     display_name: name,
-                    token,
+                    sealed_token,
                     expires_at_unix: exp,
+                    ..Default::default()
                 };
                 outbox::enqueue(conn, "auth.password_reset_requested", row.id, &ev).await?;
             }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use sqlx::PgPool;
 use tonic::Request;
 
-use cityevents_authn::{Principal, Revocations, Verifier};
+use cityevents_authn::{Principal, Revocations, Sealer, Verifier};
 use cityevents_proto::cityevents::auth::v1::{self as pb, auth_service_server::AuthService};
 use cityevents_runtime::Result;
 use cityevents_runtime::error::{Reply, reply};
@@ -37,6 +37,8 @@ pub struct State {
     pub tokens: TokenConfig,
     pub metrics: AuthMetrics,
     pub trust_forwarded_for: bool,
+    /// Seals one-time link tokens for the mail service.
+    pub sealer: Sealer,
 }
 
 /// The gRPC service.

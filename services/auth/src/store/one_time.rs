@@ -16,7 +16,8 @@ pub enum Purpose {
 }
 
 impl Purpose {
-    fn as_str(self) -> &'static str {
+    /// The stored name, also the purpose a sealed link token is bound to.
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::VerifyEmail => "verify_email",
             Self::ResetPassword => "reset_password",

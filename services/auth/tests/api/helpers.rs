@@ -25,6 +25,7 @@ pub struct TestApp {
     pub admin_addr: std::net::SocketAddr,
     pub grpc_addr: std::net::SocketAddr,
     pub stream_prefix: String,
+    pub sealer: cityevents_authn::Sealer,
     pub shutdown: CancellationToken,
     pub task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -44,6 +45,9 @@ pub fn test_config() -> Config {
     cfg.tokens.verifier.revocation_prefix = format!("{prefix}auth:");
     cfg.tokens.signing_keys = vec![Secret::new(
         SigningKey::generate().unwrap().to_pem().unwrap(),
+    )];
+    cfg.tokens.link_seal.keys = vec![Secret::new(
+        cityevents_authn::sealed::generate_key().unwrap(),
     )];
     let lots = Limit {
         per_minute: 10_000,
@@ -72,6 +76,8 @@ pub async fn spawn_app_with(mut cfg: Config) -> TestApp {
     cfg.database.max_connections = 20;
 
     let stream_prefix = cfg.nats.stream_prefix.clone();
+    // What the mail service holds: the keys that open link tokens.
+    let sealer = cfg.tokens.link_seal.load().expect("seal keys");
     let app = auth::build(cfg.clone()).await.expect("app builds");
     let (grpc_addr, admin_addr) = (app.grpc_addr(), app.admin_addr());
     let shutdown = CancellationToken::new();
@@ -90,6 +96,7 @@ pub async fn spawn_app_with(mut cfg: Config) -> TestApp {
         admin_addr,
         grpc_addr,
         stream_prefix,
+        sealer,
         shutdown,
         task,
     }
@@ -108,6 +115,34 @@ pub fn unique_email() -> String {
 }
 
 impl TestApp {
+    /// The verification tokens mailed to `user_id`, oldest first, opened as
+    /// the mail service opens them.
+    pub async fn verification_tokens(&self, user_id: &str) -> Vec<String> {
+        self.published::<pb::EmailVerificationRequested>(
+            "auth.email_verification_requested",
+            user_id,
+        )
+        .await
+        .into_iter()
+        .map(|m| self.unseal("verify_email", user_id, &m.sealed_token))
+        .collect()
+    }
+
+    /// The reset tokens mailed to `user_id`, oldest first.
+    pub async fn reset_tokens(&self, user_id: &str) -> Vec<String> {
+        self.published::<pb::PasswordResetRequested>("auth.password_reset_requested", user_id)
+            .await
+            .into_iter()
+            .map(|m| self.unseal("reset_password", user_id, &m.sealed_token))
+            .collect()
+    }
+
+    fn unseal(&self, purpose: &str, user_id: &str, sealed: &str) -> String {
+        self.sealer
+            .open(purpose, user_id, sealed)
+            .expect("a link token sealed for this user and purpose")
+    }
+
     pub async fn register(&self, email: &str) -> pb::RegisterResponse {
         self.client
             .clone()

@@ -16,14 +16,55 @@ async fn registering_writes_the_user_and_its_outbox_rows_in_one_transaction() {
         .published::<pb::EmailVerificationRequested>("auth.email_verification_requested", &id)
         .await;
     assert_eq!(verify.len(), 1);
-    // The token in the mail request is stored only as a hash.
+    #[allow(deprecated)]
+    let clear = &verify[0].token;
+    assert!(clear.is_empty(), "no usable token on the bus");
+    // The token, opened as the mail service opens it, is stored only as a hash.
+    let token = &app.verification_tokens(&id).await[0];
     let (stored,): (i64,) =
         sqlx::query_as("SELECT count(*) FROM one_time_tokens WHERE token_hash = sha256($1::bytea)")
-            .bind(verify[0].token.as_bytes())
+            .bind(token.as_bytes())
             .fetch_one(&app.pool)
             .await
             .unwrap();
     assert_eq!(stored, 1);
+}
+
+#[tokio::test]
+async fn no_message_on_the_bus_holds_a_usable_verification_or_reset_token() {
+    let app = spawn_app().await;
+    let (email, r) = app.user().await;
+    let id = r.user.unwrap().id;
+    app.client
+        .clone()
+        .request_password_reset(pb::RequestPasswordResetRequest { email })
+        .await
+        .unwrap();
+    let mut secrets = app.verification_tokens(&id).await;
+    secrets.extend(app.reset_tokens(&id).await);
+    assert_eq!(secrets.len(), 2);
+    for message in app.envelopes().await {
+        for secret in &secrets {
+            let raw = String::from_utf8_lossy(&message.payload);
+            assert!(
+                !raw.contains(secret.as_str()),
+                "{} carries a token in clear",
+                message.r#type
+            );
+        }
+    }
+    // The sealed form is no token: using it fails.
+    let sealed = app
+        .published::<pb::EmailVerificationRequested>("auth.email_verification_requested", &id)
+        .await[0]
+        .sealed_token
+        .clone();
+    let refused = app
+        .client
+        .clone()
+        .verify_email(pb::VerifyEmailRequest { token: sealed })
+        .await;
+    assert!(refused.is_err());
 }
 
 #[tokio::test]

@@ -11,10 +11,7 @@ async fn a_verification_token_verifies_once_and_the_flag_reaches_new_tokens() {
     let app = spawn_app().await;
     let (email, r) = app.user().await;
     let user = r.user.unwrap();
-    let mails = app
-        .published::<pb::EmailVerificationRequested>("auth.email_verification_requested", &user.id)
-        .await;
-    let token = mails[0].token.clone();
+    let token = app.verification_tokens(&user.id).await[0].clone();
 
     let verified = app
         .client
@@ -64,11 +61,7 @@ async fn an_expired_verification_token_is_refused_and_a_new_one_can_be_asked_for
     let (_, r) = app.user().await;
     let user = r.user.unwrap();
     let access = r.session.unwrap().access_token;
-    let token = app
-        .published::<pb::EmailVerificationRequested>("auth.email_verification_requested", &user.id)
-        .await[0]
-        .token
-        .clone();
+    let token = app.verification_tokens(&user.id).await[0].clone();
     sqlx::query("UPDATE one_time_tokens SET expires_at = now() - interval '1 second'")
         .execute(&app.pool)
         .await
@@ -88,15 +81,13 @@ async fn an_expired_verification_token_is_refused_and_a_new_one_can_be_asked_for
         .request_email_verification(authed(pb::RequestEmailVerificationRequest {}, &access))
         .await
         .unwrap();
-    let mails = app
-        .published::<pb::EmailVerificationRequested>("auth.email_verification_requested", &user.id)
-        .await;
+    let mails = app.verification_tokens(&user.id).await;
     assert_eq!(mails.len(), 2);
     let ok = app
         .client
         .clone()
         .verify_email(pb::VerifyEmailRequest {
-            token: mails[1].token.clone(),
+            token: mails[1].clone(),
         })
         .await;
     assert!(ok.is_ok());
@@ -115,11 +106,7 @@ async fn a_password_reset_is_single_use_sets_the_password_and_ends_every_session
         })
         .await
         .unwrap();
-    let token = app
-        .published::<pb::PasswordResetRequested>("auth.password_reset_requested", &user.id)
-        .await[0]
-        .token
-        .clone();
+    let token = app.reset_tokens(&user.id).await[0].clone();
 
     // A password the policy refuses leaves the token usable.
     let weak = pb::ResetPasswordRequest {

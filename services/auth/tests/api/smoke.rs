@@ -49,6 +49,13 @@ impl Binary {
                 "CITYEVENTS_TOKENS__SIGNING_KEY_FILES",
                 format!("[\"{}\"]", key_file.display()),
             )
+            .env(
+                "CITYEVENTS_TOKENS__LINK_SEAL__KEYS",
+                format!(
+                    "[\"{}\"]",
+                    cityevents_authn::sealed::generate_key().unwrap()
+                ),
+            )
             .env("CITYEVENTS_SERVER__GRPC_ADDR", "127.0.0.1:0")
             .env("CITYEVENTS_SERVER__ADMIN_ADDR", "127.0.0.1:0")
             .stdout(Stdio::piped())
