@@ -12,6 +12,7 @@
 
 pub mod admin;
 pub mod cli;
+pub mod client_addr;
 pub mod config;
 pub mod db;
 pub mod error;

@@ -53,7 +53,7 @@ pub async fn build(cfg: Config) -> anyhow::Result<Host> {
         limits: cfg.rate_limits.clone(),
         tokens: cfg.tokens.clone(),
         metrics: AuthMetrics::register(&metrics)?,
-        trust_forwarded_for: cfg.trust_forwarded_for,
+        client_address: cfg.trusted_proxies.parse()?,
         sealer: cfg.tokens.link_seal.load()?,
     };
     let services = ServiceSet::new().with(AuthServiceServer::new(AuthApi::new(state)));

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use cityevents_authn::{SealConfig, SigningKey, VerifierConfig};
 use cityevents_messaging::NatsConfig;
+use cityevents_runtime::client_addr::TrustedProxies;
 use cityevents_runtime::config::{
     DatabaseConfig, RedisConfig, Secret, ServerConfig, TelemetryConfig,
 };
@@ -28,8 +29,10 @@ pub struct Config {
     pub tokens: TokenConfig,
     /// Login, register and reset limits.
     pub rate_limits: RateLimits,
-    /// Take the client address from `x-forwarded-for` (set by the BFF).
-    pub trust_forwarded_for: bool,
+    /// Proxies (addresses or CIDR blocks, e.g. the BFF's pod range) whose
+    /// `x-forwarded-for` is believed; the client is the right-most hop that
+    /// is not one of them. Empty: the direct peer is the client.
+    pub trusted_proxies: TrustedProxies,
 }
 
 /// Token lifetimes, issuer and keys.

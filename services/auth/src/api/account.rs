@@ -8,8 +8,8 @@ use uuid::Uuid;
 use cityevents_proto::cityevents::auth::v1 as pb;
 use cityevents_runtime::{Error, ErrorCode, Result};
 
+use super::State;
 use super::convert::{role_of, timestamp, user};
-use super::{State, client_address};
 use crate::store::one_time::Purpose;
 use crate::store::users::UserRow;
 use crate::store::{one_time, sessions, users};
@@ -24,7 +24,7 @@ impl State {
         &self,
         req: Request<pb::RegisterRequest>,
     ) -> Result<pb::RegisterResponse> {
-        let address = client_address(&req, self.trust_forwarded_for);
+        let address = self.client_address.of(&req);
         let r = req.into_inner();
         let email = validate::email("email", &r.email)?;
         validate::password("password", &r.password, &email)?;
@@ -73,7 +73,7 @@ impl State {
     }
 
     pub(super) async fn login(&self, req: Request<pb::LoginRequest>) -> Result<pb::LoginResponse> {
-        let address = client_address(&req, self.trust_forwarded_for);
+        let address = self.client_address.of(&req);
         let r = req.into_inner();
         let email = validate::email("email", &r.email)?;
         if r.password.is_empty() {
@@ -83,8 +83,14 @@ impl State {
             self.limiter
                 .check("login-addr", &address, self.limits.login_per_address)
                 .await?;
+            // Per account *and* address: a stranger failing logins for a
+            // victim's email from elsewhere does not lock the victim out.
             self.limiter
-                .check("login-account", &email, self.limits.login_per_account)
+                .check(
+                    "login-account",
+                    &format!("{email}|{address}"),
+                    self.limits.login_per_account,
+                )
                 .await
         };
         if let Err(e) = limited.await {

@@ -17,6 +17,7 @@ use tonic::Request;
 use cityevents_authn::{Principal, Revocations, Sealer, Verifier};
 use cityevents_proto::cityevents::auth::v1::{self as pb, auth_service_server::AuthService};
 use cityevents_runtime::Result;
+use cityevents_runtime::client_addr::ClientAddress;
 use cityevents_runtime::error::{Reply, reply};
 
 use crate::config::{RateLimits, TokenConfig};
@@ -36,7 +37,8 @@ pub struct State {
     pub limits: RateLimits,
     pub tokens: TokenConfig,
     pub metrics: AuthMetrics,
-    pub trust_forwarded_for: bool,
+    /// Who the client of a request is, behind trusted proxies.
+    pub client_address: ClientAddress,
     /// Seals one-time link tokens for the mail service.
     pub sealer: Sealer,
 }
@@ -60,19 +62,6 @@ impl State {
     async fn principal<T>(&self, req: &Request<T>) -> Result<Principal> {
         self.verifier.authenticate(req.metadata()).await
     }
-}
-
-/// The caller's address: the BFF's `x-forwarded-for` when trusted, else the peer.
-fn client_address<T>(req: &Request<T>, trust_forwarded_for: bool) -> String {
-    let forwarded = trust_forwarded_for
-        .then(|| req.metadata().get("x-forwarded-for"))
-        .flatten()
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
-        .map(|v| v.trim().to_owned());
-    forwarded
-        .or_else(|| req.remote_addr().map(|a| a.ip().to_string()))
-        .unwrap_or_else(|| "unknown".into())
 }
 
 #[tonic::async_trait]

@@ -5,12 +5,16 @@ use tonic::Request;
 use cityevents_proto::cityevents::auth::v1 as pb;
 use cityevents_runtime::{Error, ErrorCode, Result};
 
+use super::State;
 use super::convert::user;
-use super::{State, client_address};
 use crate::store::one_time::{self, Purpose};
 use crate::store::{sessions, users};
 use crate::{tokens, validate};
 use cityevents_messaging::outbox;
+
+/// The least time a reset request takes to answer (well above the work a
+/// known account costs).
+const RESET_ANSWER_FLOOR: std::time::Duration = std::time::Duration::from_millis(250);
 
 impl State {
     pub(super) async fn request_email_verification(
@@ -60,12 +64,13 @@ impl State {
         })
     }
 
-    /// Answers the same whether or not the account exists.
+    /// Answers the same, in the same time, whether or not the account exists.
     pub(super) async fn request_password_reset(
         &self,
         req: Request<pb::RequestPasswordResetRequest>,
     ) -> Result<pb::RequestPasswordResetResponse> {
-        let address = client_address(&req, self.trust_forwarded_for);
+        let started = tokio::time::Instant::now();
+        let address = self.client_address.of(&req);
         let email = validate::email("email", &req.get_ref().email)?;
         self.limiter
             .check("login-addr", &address, self.limits.login_per_address)
@@ -82,6 +87,10 @@ impl State {
             }
             _ => tracing::info!("password reset asked for an unknown or banned account"),
         }
+        // Answered no sooner than the floor, so the time taken does not
+        // tell whether the account exists (issuing the token and its mail
+        // event costs a few writes that an unknown email skips).
+        tokio::time::sleep_until(started + RESET_ANSWER_FLOOR).await;
         Ok(pb::RequestPasswordResetResponse {})
     }
 
