@@ -23,6 +23,8 @@ async fn fixture(leeway_secs: u64) -> Fixture {
         .unwrap();
     let prefix = format!("test:{}:auth:", Uuid::new_v4().simple());
     let revocations = Revocations::new(conn, prefix.clone());
+    // As auth does once it has copied every revocation into Redis.
+    revocations.mark_synced().await.unwrap();
     let key = SigningKey::generate().unwrap();
     let cfg = VerifierConfig {
         leeway_secs,
@@ -175,4 +177,42 @@ async fn a_signed_token_expiring_at_the_end_of_time_does_not_overflow_the_check(
     // exp + leeway overflowed and panicked the handler before.
     let p = f.verifier.verify(&sign(&f.key, &c)).await.unwrap();
     assert_eq!(p.user_id, c.sub);
+}
+
+#[tokio::test]
+async fn a_token_version_never_goes_backwards() {
+    let f = fixture(5).await;
+    let c = claims(300);
+    f.revocations.set_token_version(c.sub, 3).await.unwrap();
+    // A late or repeated write of an older version changes nothing.
+    f.revocations.set_token_version(c.sub, 1).await.unwrap();
+    let mut at_two = c.clone();
+    at_two.tv = 2;
+    assert!(
+        refusal(&f.verifier, &sign(&f.key, &at_two))
+            .await
+            .contains("revoked")
+    );
+}
+
+#[tokio::test]
+async fn checks_fail_closed_while_the_revocation_state_is_missing() {
+    let url = std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let conn = redis::aio::ConnectionManager::new(redis::Client::open(url).unwrap())
+        .await
+        .unwrap();
+    let prefix = format!("test:{}:auth:", Uuid::new_v4().simple());
+    // Redis lost everything: no marker, no token versions.
+    let revocations = Revocations::new(conn, prefix.clone());
+    let key = SigningKey::generate().unwrap();
+    let cfg = VerifierConfig {
+        revocation_prefix: prefix,
+        ..VerifierConfig::default()
+    };
+    let verifier = Verifier::new(&cfg, Arc::new(vec![key.jwk()]), revocations.clone());
+    let token = sign(&key, &claims(300));
+    let err = verifier.verify(&token).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::Unavailable);
+    revocations.mark_synced().await.unwrap();
+    assert!(verifier.verify(&token).await.is_ok());
 }

@@ -17,6 +17,7 @@ use crate::config::Config;
 use crate::metrics::AuthMetrics;
 use crate::passwords::Passwords;
 use crate::ratelimit::RateLimiter;
+use crate::revocation_copy::RevocationCopy;
 use crate::tokens::Issuer;
 
 /// Connects to the stores, migrates if configured, binds the listeners; the
@@ -42,6 +43,19 @@ pub async fn build(cfg: Config) -> anyhow::Result<Host> {
         Arc::new(issuer.jwks()),
         revocations.clone(),
     );
+    let copy = RevocationCopy {
+        pool: pool.clone(),
+        revocations: revocations.clone(),
+        access_ttl_secs: cfg.tokens.access_ttl_secs + cfg.tokens.verifier.leeway_secs,
+    };
+    // The first copy before serving, so verifiers do not start closed; if
+    // Redis is away, the task keeps trying (and verifiers stay closed).
+    if let Err(e) = copy.round(None).await {
+        tracing::warn!(
+            error = format!("{e:#}"),
+            "revocation copy failed at start-up"
+        );
+    }
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let state = State {
         pool,
@@ -59,7 +73,8 @@ pub async fn build(cfg: Config) -> anyhow::Result<Host> {
     let services = ServiceSet::new().with(AuthServiceServer::new(AuthApi::new(state)));
     Ok(Host::bind(cfg.server, metrics, services)
         .await?
-        .task("outbox-relay", move |t| relay.run(t)))
+        .task("outbox-relay", move |t| relay.run(t))
+        .task("revocation-copy", move |t| copy.run(t)))
 }
 
 /// Applies the migrations and returns (the chart's pre-upgrade hook).

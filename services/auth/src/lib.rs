@@ -7,6 +7,8 @@
 //!   outbox included.
 //! - [`passwords`], [`tokens`], [`ratelimit`], [`validate`]: the pieces the
 //!   handlers combine.
+//! - [`revocation_copy`]: keeps Redis's copy of revocations true to the
+//!   database (verifiers fail closed without it).
 //!
 //! Access tokens are Ed25519 JWTs verified everywhere with `cityevents-authn`;
 //! refresh and one-time tokens are opaque, stored as SHA-256 hashes.
@@ -17,6 +19,7 @@ pub mod config;
 pub mod metrics;
 pub mod passwords;
 pub mod ratelimit;
+pub mod revocation_copy;
 pub mod store;
 pub mod tokens;
 pub mod validate;

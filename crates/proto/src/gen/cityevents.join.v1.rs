@@ -217,8 +217,10 @@ pub mod join_service_client {
     use tonic::codegen::http::Uri;
     /// JoinService owns registrations: join, leave, waitlist, tickets, check-in.
     ///
-    /// Join and Leave accept an `idempotency-key` metadata entry (per user): a
-    /// retry with the same key returns the first result and does nothing again.
+    /// Join accepts an `idempotency-key` metadata entry (per user): a retry with
+    /// the same key returns the first result and does nothing again. Leave needs
+    /// none: a second leave changes nothing and answers NOT_FOUND
+    /// (NOT_REGISTERED).
     #[derive(Debug, Clone)]
     pub struct JoinServiceClient<T> {
         inner: tonic::client::Grpc<T>,
@@ -299,10 +301,14 @@ pub mod join_service_client {
             self.inner = self.inner.max_encoding_message_size(limit);
             self
         }
-        /// Join registers the caller. Confirmed while the tier has room, waitlisted
-        /// after, refused once the waitlist cap is reached (RESOURCE_EXHAUSTED).
-        /// Draft, hidden, cancelled, past and unknown events give FAILED_PRECONDITION
-        /// or NOT_FOUND with a distinct reason.
+        /// Join registers the caller. Confirmed while the tier and the event have
+        /// room, waitlisted after, refused once the waitlist cap is reached
+        /// (RESOURCE_EXHAUSTED, WAITLIST_FULL). A caller who holds a registration
+        /// gets it back. Draft, hidden, cancelled, past and unknown events give
+        /// FAILED_PRECONDITION or NOT_FOUND with a distinct reason; a removed tier
+        /// gives TIER_REMOVED. Under overload the excess is refused at once
+        /// (RESOURCE_EXHAUSTED, OVERLOADED, retry-after). An error answer means no
+        /// place was taken, or that a retry returns it (docs/join.md).
         pub async fn join(
             &mut self,
             request: impl tonic::IntoRequest<super::JoinRequest>,
@@ -516,10 +522,14 @@ pub mod join_service_server {
     /// Generated trait containing gRPC methods that should be implemented for use with JoinServiceServer.
     #[async_trait]
     pub trait JoinService: std::marker::Send + std::marker::Sync + 'static {
-        /// Join registers the caller. Confirmed while the tier has room, waitlisted
-        /// after, refused once the waitlist cap is reached (RESOURCE_EXHAUSTED).
-        /// Draft, hidden, cancelled, past and unknown events give FAILED_PRECONDITION
-        /// or NOT_FOUND with a distinct reason.
+        /// Join registers the caller. Confirmed while the tier and the event have
+        /// room, waitlisted after, refused once the waitlist cap is reached
+        /// (RESOURCE_EXHAUSTED, WAITLIST_FULL). A caller who holds a registration
+        /// gets it back. Draft, hidden, cancelled, past and unknown events give
+        /// FAILED_PRECONDITION or NOT_FOUND with a distinct reason; a removed tier
+        /// gives TIER_REMOVED. Under overload the excess is refused at once
+        /// (RESOURCE_EXHAUSTED, OVERLOADED, retry-after). An error answer means no
+        /// place was taken, or that a retry returns it (docs/join.md).
         async fn join(
             &self,
             request: tonic::Request<super::JoinRequest>,
@@ -574,8 +584,10 @@ pub mod join_service_server {
     }
     /// JoinService owns registrations: join, leave, waitlist, tickets, check-in.
     ///
-    /// Join and Leave accept an `idempotency-key` metadata entry (per user): a
-    /// retry with the same key returns the first result and does nothing again.
+    /// Join accepts an `idempotency-key` metadata entry (per user): a retry with
+    /// the same key returns the first result and does nothing again. Leave needs
+    /// none: a second leave changes nothing and answers NOT_FOUND
+    /// (NOT_REGISTERED).
     #[derive(Debug)]
     pub struct JoinServiceServer<T> {
         inner: Arc<T>,

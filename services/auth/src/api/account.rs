@@ -181,9 +181,11 @@ impl State {
                 "refresh token reuse",
             )
             .await?;
-            self.revocations
-                .revoke_session(row.session_id, self.access_ttl_secs())
-                .await?;
+            super::copied_later(
+                self.revocations
+                    .revoke_session(row.session_id, self.access_ttl_secs())
+                    .await,
+            );
             self.metrics
                 .refreshes
                 .with_label_values(&["reuse_detected"])
@@ -208,9 +210,11 @@ impl State {
         let me = self.principal(&req).await?;
         let mut conn = self.pool.acquire().await?;
         sessions::revoke(&mut conn, me.session_id, me.user_id, "logout").await?;
-        self.revocations
-            .revoke_session(me.session_id, self.access_ttl_secs())
-            .await?;
+        super::copied_later(
+            self.revocations
+                .revoke_session(me.session_id, self.access_ttl_secs())
+                .await,
+        );
         Ok(pb::LogoutResponse {})
     }
 
@@ -223,9 +227,11 @@ impl State {
         let version = users::bump_token_version(&mut tx, me.user_id).await?;
         sessions::revoke_all(&mut tx, me.user_id, "logout everywhere").await?;
         tx.commit().await?;
-        self.revocations
-            .set_token_version(me.user_id, version)
-            .await?;
+        super::copied_later(
+            self.revocations
+                .set_token_version(me.user_id, version)
+                .await,
+        );
         Ok(pb::LogoutEverywhereResponse {})
     }
 

@@ -127,9 +127,11 @@ impl State {
 
     /// Publishes the new token version (old tokens die) and counts the action.
     async fn after_admin_change(&self, row: &UserRow, action: &str) -> Result<()> {
-        self.revocations
-            .set_token_version(row.id, row.token_version)
-            .await?;
+        super::copied_later(
+            self.revocations
+                .set_token_version(row.id, row.token_version)
+                .await,
+        );
         self.metrics
             .admin_actions
             .with_label_values(&[action])

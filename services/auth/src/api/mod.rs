@@ -64,6 +64,15 @@ impl State {
     }
 }
 
+/// The outcome of writing a revocation to Redis right after its commit. A
+/// failure does not fail the request (the change is committed): the
+/// revocation copier writes it within a second (`revocation_copy`).
+fn copied_later(written: redis::RedisResult<()>) {
+    if let Err(e) = written {
+        tracing::warn!(error = %e, "revocation not written to redis yet; the copier will");
+    }
+}
+
 #[tonic::async_trait]
 impl AuthService for AuthApi {
     #[tracing::instrument(skip_all)]

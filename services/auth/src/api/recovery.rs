@@ -110,7 +110,7 @@ impl State {
         let version = users::set_password(&mut tx, user_id, &hash).await?;
         sessions::revoke_all(&mut tx, user_id, "password reset").await?;
         tx.commit().await?;
-        self.revocations.set_token_version(user_id, version).await?;
+        super::copied_later(self.revocations.set_token_version(user_id, version).await);
         tracing::info!(user_id = %user_id, "password reset");
         Ok(pb::ResetPasswordResponse {})
     }

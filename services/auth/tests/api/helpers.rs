@@ -26,6 +26,8 @@ pub struct TestApp {
     pub grpc_addr: std::net::SocketAddr,
     pub stream_prefix: String,
     pub sealer: cityevents_authn::Sealer,
+    /// Where the revocation keys live in Redis.
+    pub revocation_prefix: String,
     pub shutdown: CancellationToken,
     pub task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -97,6 +99,7 @@ pub async fn spawn_app_with(mut cfg: Config) -> TestApp {
         grpc_addr,
         stream_prefix,
         sealer,
+        revocation_prefix: cfg.tokens.verifier.revocation_prefix.clone(),
         shutdown,
         task,
     }

@@ -78,11 +78,9 @@ async fn the_jwks_holds_the_signing_key_and_other_verifiers_accept_its_tokens() 
         revocation_prefix: "test:elsewhere:".into(),
         ..VerifierConfig::default()
     };
-    let verifier = Verifier::new(
-        &cfg,
-        Arc::new(jwks.keys),
-        Revocations::new(conn, "test:elsewhere:"),
-    );
+    let revocations = Revocations::new(conn, "test:elsewhere:");
+    revocations.mark_synced().await.unwrap();
+    let verifier = Verifier::new(&cfg, Arc::new(jwks.keys), revocations);
     let (_, r) = app.user().await;
     let principal = verifier
         .verify(&r.session.unwrap().access_token)

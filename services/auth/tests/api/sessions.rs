@@ -196,3 +196,82 @@ async fn logout_everywhere_kills_every_outstanding_access_token_at_once() {
     let fresh = app.login(&email, PASSWORD).await.unwrap().session.unwrap();
     assert!(app.me(&fresh.access_token).await.is_ok());
 }
+
+/// Deletes revocation keys as a Redis that lost its data would: every key
+/// under the app's prefix matching `pattern` (e.g. `*` or `tv:*`).
+async fn lose_redis_keys(app: &crate::helpers::TestApp, pattern: &str) {
+    let client = redis::Client::open(crate::helpers::redis_url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}{pattern}", app.revocation_prefix))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    if !keys.is_empty() {
+        let _: () = redis::cmd("DEL")
+            .arg(keys)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
+}
+
+/// Polls (bounded) until `access_token` is refused as revoked.
+async fn eventually_revoked(app: &crate::helpers::TestApp, access_token: &str) -> Vec<Code> {
+    let mut seen = Vec::new();
+    for _ in 0..100 {
+        match app.me(access_token).await {
+            Err(e) if e.code() == Code::Unauthenticated => return seen,
+            Err(e) => seen.push(e.code()),
+            Ok(_) => seen.push(Code::Ok),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("never refused as revoked; answers: {seen:?}");
+}
+
+#[tokio::test]
+async fn when_redis_loses_the_revocations_tokens_fail_closed_until_they_are_rebuilt() {
+    let app = spawn_app().await;
+    let (email, r) = app.user().await;
+    let old = r.session.unwrap();
+    app.client
+        .clone()
+        .logout_everywhere(authed(pb::LogoutEverywhereRequest {}, &old.access_token))
+        .await
+        .unwrap();
+    let fresh = app.login(&email, PASSWORD).await.unwrap().session.unwrap();
+
+    lose_redis_keys(&app, "*").await;
+    // Never accepted while the copy is missing: refused (closed), then
+    // refused as revoked once the copier has rebuilt it.
+    let answers = eventually_revoked(&app, &old.access_token).await;
+    assert!(
+        !answers.contains(&Code::Ok),
+        "a revoked token was accepted: {answers:?}"
+    );
+    assert!(
+        app.me(&fresh.access_token).await.is_ok(),
+        "valid tokens work again"
+    );
+}
+
+#[tokio::test]
+async fn a_revocation_whose_redis_write_was_lost_is_written_by_the_copier() {
+    let app = spawn_app().await;
+    let (_, r) = app.user().await;
+    let session = r.session.unwrap();
+    app.client
+        .clone()
+        .logout_everywhere(authed(
+            pb::LogoutEverywhereRequest {},
+            &session.access_token,
+        ))
+        .await
+        .unwrap();
+    // As if the write after the commit had failed: the marker stays, the
+    // version and session keys are gone.
+    lose_redis_keys(&app, "tv:*").await;
+    lose_redis_keys(&app, "sid:*").await;
+    eventually_revoked(&app, &session.access_token).await;
+}
