@@ -19,6 +19,7 @@ pub mod error;
 pub mod grpc;
 pub mod host;
 pub mod metrics;
+pub mod parse;
 pub mod redis;
 pub mod shutdown;
 pub mod telemetry;

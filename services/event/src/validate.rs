@@ -15,11 +15,7 @@ pub struct ValidDraft {
     pub ends_at: DateTime<Utc>,
 }
 
-fn time(field: &str, t: Option<&prost_types::Timestamp>) -> Result<DateTime<Utc>> {
-    let t = t.ok_or_else(|| Error::invalid(field, "is required"))?;
-    DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0))
-        .ok_or_else(|| Error::invalid(field, "is out of range"))
-}
+use cityevents_runtime::parse::time;
 
 fn text(field: &str, value: &mut String, min: usize, max: usize) -> Result<()> {
     *value = value.trim().to_owned();
@@ -223,14 +219,7 @@ fn questions(qs: &mut [pb::Question]) -> Result<()> {
     Ok(())
 }
 
-/// Parses an id argument.
-pub fn id(field: &str, raw: &str) -> Result<Uuid> {
-    if raw.is_empty() {
-        return Err(Error::invalid(field, "is required"));
-    }
-    raw.parse()
-        .map_err(|_| Error::invalid(field, "is not a valid id"))
-}
+pub use cityevents_runtime::parse::id;
 
 /// A reason for moderation or cancellation: required, at most 500 characters.
 pub fn reason(raw: &str) -> Result<String> {
@@ -239,13 +228,9 @@ pub fn reason(raw: &str) -> Result<String> {
     Ok(r)
 }
 
-/// Page size (default 50, at most 100) and the id to continue after.
+/// Page size (the shared default and cap) and the id to continue after.
 pub fn page(size: i32, token: &str) -> Result<(i64, Option<Uuid>)> {
-    let size = if size <= 0 {
-        50
-    } else {
-        i64::from(size.min(100))
-    };
+    let size = cityevents_runtime::parse::page_size(size);
     let after = if token.is_empty() {
         None
     } else {

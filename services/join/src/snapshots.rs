@@ -23,9 +23,9 @@ use crate::store;
 /// The implicit tier of an event without tiers.
 pub const DEFAULT_TIER: &str = "default";
 
+/// A time from the event service (validated there).
 fn time(t: Option<&prost_types::Timestamp>) -> DateTime<Utc> {
-    t.and_then(|t| DateTime::from_timestamp(t.seconds, 0))
-        .unwrap_or_default()
+    cityevents_runtime::parse::time("", t).unwrap_or_default()
 }
 
 /// Applies `event` if it is newer than what is stored; promotes waitlisted

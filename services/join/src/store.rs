@@ -27,12 +27,7 @@ pub struct RegRow {
     pub updated_at: DateTime<Utc>,
 }
 
-fn ts(t: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: t.timestamp(),
-        nanos: t.timestamp_subsec_nanos() as i32,
-    }
-}
+use cityevents_runtime::parse::timestamp as ts;
 
 impl RegRow {
     /// The message, without ticket code (added by the API for its owner).

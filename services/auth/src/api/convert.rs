@@ -1,18 +1,11 @@
 //! Rows to protobuf messages.
 
-use chrono::{DateTime, Utc};
-
 use cityevents_authn::Role;
 use cityevents_proto::cityevents::auth::v1 as pb;
 
 use crate::store::users::UserRow;
 
-pub fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: t.timestamp(),
-        nanos: t.timestamp_subsec_nanos() as i32,
-    }
-}
+pub use cityevents_runtime::parse::timestamp;
 
 pub fn role_to_pb(role: Role) -> pb::Role {
     match role {

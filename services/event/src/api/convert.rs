@@ -1,6 +1,6 @@
 //! Rows to messages.
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use prost::Message;
 
 use cityevents_proto::cityevents::event::v1 as pb;
@@ -8,12 +8,7 @@ use cityevents_runtime::{Error, Result};
 
 use crate::store::EventRow;
 
-pub fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: t.timestamp(),
-        nanos: t.timestamp_subsec_nanos() as i32,
-    }
-}
+pub use cityevents_runtime::parse::timestamp;
 
 /// The stored status; a published event past its end reads as completed.
 fn status(row: &EventRow) -> pb::EventStatus {

@@ -31,6 +31,14 @@ async fn a_bad_draft_is_refused_with_the_field_named() {
         (Box::new(|d| d.location = None), "draft.location"),
         (Box::new(|d| d.capacity = -1), "draft.capacity"),
         (Box::new(|d| d.waitlist_cap = -1), "draft.waitlist_cap"),
+        (
+            Box::new(|d| d.starts_at.as_mut().unwrap().nanos = -1),
+            "draft.starts_at",
+        ),
+        (
+            Box::new(|d| d.ends_at.as_mut().unwrap().seconds = i64::MAX),
+            "draft.ends_at",
+        ),
         // Two tiers whose capacities overflow a 32-bit sum (panicked before).
         (
             Box::new(|d| d.tiers = vec![tier("a", i32::MAX), tier("b", i32::MAX)]),

@@ -85,21 +85,10 @@ impl State {
 }
 
 fn event_id(raw: &str) -> Result<Uuid> {
-    if raw.is_empty() {
-        return Err(Error::invalid("event_id", "is required"));
-    }
-    raw.parse()
-        .map_err(|_| Error::invalid("event_id", "is not a valid id"))
+    cityevents_runtime::parse::id("event_id", raw)
 }
 
-/// Page size (default 50, at most 500).
-fn page_size(size: i32) -> i64 {
-    if size <= 0 {
-        50
-    } else {
-        i64::from(size.min(500))
-    }
-}
+use cityevents_runtime::parse::page_size;
 
 #[tonic::async_trait]
 impl JoinService for JoinApi {

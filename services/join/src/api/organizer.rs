@@ -76,11 +76,7 @@ impl State {
     ) -> Result<pb::RemoveAttendeeResponse> {
         let event = event_id(&req.get_ref().event_id)?;
         self.organizer(&req, event).await?;
-        let user = req
-            .get_ref()
-            .user_id
-            .parse()
-            .map_err(|_| Error::invalid("user_id", "is not a valid id"))?;
+        let user = cityevents_runtime::parse::id("user_id", &req.get_ref().user_id)?;
         let mut tx = self.pool.begin().await?;
         let row = store::cancel(&mut tx, event, user, "join.removed").await?;
         tx.commit().await?;

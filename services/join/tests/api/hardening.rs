@@ -116,7 +116,9 @@ async fn joins_naming_old_tiers_while_the_edit_lands_never_exceed_the_event_capa
     d.tiers = vec![tier("a", 10), tier("b", 10)];
     let event = app.event(d.clone()).await;
     // Join knows the event with its first tiers before the storm.
-    let first = join_tier(&app.join, &event.id, "a", &new_user(&app).1).await.unwrap();
+    let first = join_tier(&app.join, &event.id, "a", &new_user(&app).1)
+        .await
+        .unwrap();
     assert_eq!(first.status(), pb::RegistrationStatus::Confirmed);
     let users: Vec<_> = (0..300).map(|_| new_user(&app)).collect();
     d.tiers = vec![tier("c", 20)];
