@@ -211,13 +211,35 @@ impl std::error::Error for Error {
 }
 
 impl From<sqlx::Error> for Error {
+    /// Constraint violations a handler did not turn into a precise answer
+    /// become client errors with a fixed message (never the constraint's or
+    /// the driver's text); a lost connection or exhausted pool is
+    /// UNAVAILABLE; a deadlock or serialization failure is CONFLICT (retry).
     fn from(e: sqlx::Error) -> Self {
-        match &e {
+        use sqlx::error::ErrorKind as Kind;
+        let (code, message) = match &e {
             sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-                Self::unavailable(e)
+                return Self::unavailable(e);
             }
-            _ => Self::internal(e),
-        }
+            sqlx::Error::Database(db) => match db.kind() {
+                Kind::UniqueViolation => (ErrorCode::AlreadyExists, "this already exists"),
+                Kind::ForeignKeyViolation => (
+                    ErrorCode::FailedPrecondition,
+                    "this refers to something that does not exist (any more)",
+                ),
+                Kind::CheckViolation | Kind::NotNullViolation => (
+                    ErrorCode::InvalidArgument,
+                    "a value is outside what is allowed",
+                ),
+                _ if matches!(db.code().as_deref(), Some("40P01" | "40001")) => (
+                    ErrorCode::Conflict,
+                    "the change met a concurrent one; retry it",
+                ),
+                _ => return Self::internal(e),
+            },
+            _ => return Self::internal(e),
+        };
+        Self::new(code, message).with_cause(e)
     }
 }
 
@@ -267,6 +289,63 @@ mod tests {
         assert_eq!(status.code(), tonic::Code::Internal);
         assert!(!status.message().contains("users"));
         assert_eq!(status.metadata().get(REASON_METADATA).unwrap(), "INTERNAL");
+    }
+
+    /// A database error as PostgreSQL would report it.
+    #[derive(Debug)]
+    struct Pg(&'static str);
+
+    impl fmt::Display for Pg {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("duplicate key value violates unique constraint \"users_email_key\"")
+        }
+    }
+    impl std::error::Error for Pg {}
+    impl sqlx::error::DatabaseError for Pg {
+        fn message(&self) -> &str {
+            "duplicate key value violates unique constraint \"users_email_key\""
+        }
+        fn code(&self) -> Option<std::borrow::Cow<'_, str>> {
+            Some(self.0.into())
+        }
+        fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+            self
+        }
+        fn kind(&self) -> sqlx::error::ErrorKind {
+            use sqlx::error::ErrorKind as K;
+            match self.0 {
+                "23505" => K::UniqueViolation,
+                "23503" => K::ForeignKeyViolation,
+                "23514" => K::CheckViolation,
+                _ => K::Other,
+            }
+        }
+    }
+
+    #[test]
+    fn constraint_violations_are_client_errors_without_the_database_text() {
+        let cases = [
+            (Pg("23505"), tonic::Code::AlreadyExists),
+            (Pg("23503"), tonic::Code::FailedPrecondition),
+            (Pg("23514"), tonic::Code::InvalidArgument),
+            (Pg("40P01"), tonic::Code::Aborted),
+            (Pg("42P01"), tonic::Code::Internal),
+        ];
+        for (pg, code) in cases {
+            let status: tonic::Status = Error::from(sqlx::Error::Database(Box::new(pg))).into();
+            assert_eq!(status.code(), code);
+            assert!(
+                !status.message().contains("users_email_key"),
+                "{}",
+                status.message()
+            );
+        }
     }
 
     #[test]
