@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make bench`: the join load scenarios against real PostgreSQL, Redis and
+# `make bench`: the join load scenarios and auth's memory under sign-ups against real PostgreSQL, Redis and
 # NATS (started here if needed), built with optimisations. Prints joins/s and
 # latency percentiles; see docs/benchmarks.md.
 source "$(dirname "$0")/lib.sh"
@@ -8,3 +8,5 @@ bash "$ROOT/scripts/infra-up.sh"
 # (testkit::sweep_leftovers): they keep autovacuum and NATS busy.
 cd "$ROOT"
 SQLX_OFFLINE=true cargo bench --locked -p join --bench joins
+# Auth's memory under a sign-up storm (argon2id, 19 MiB a hash).
+SQLX_OFFLINE=true cargo bench --locked -p auth --bench memory

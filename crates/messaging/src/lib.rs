@@ -10,11 +10,14 @@
 //!   `inbox` row commit together, failures back off and retry, and after
 //!   `max_deliver` attempts the message is parked in the dead-letter stream.
 //! - [`streams`] names streams and subjects and creates them idempotently.
+//! - [`dead_letters`] lists and replays parked messages (the services'
+//!   `dead-letters` command).
 //!
 //! Every message is a `cityevents.messaging.v1.Envelope`; the `traceparent`
 //! header carries the producing request's trace across the bus.
 
 pub mod consumer;
+pub mod dead_letters;
 pub mod metrics;
 pub mod outbox;
 pub mod relay;

@@ -453,3 +453,56 @@ async fn a_relay_whose_nats_is_away_at_start_up_keeps_retrying_until_stopped() {
     stop.cancel();
     running.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn an_operator_lists_a_parked_message_and_replays_it_to_its_subject() {
+    use cityevents_messaging::dead_letters;
+    let bus = bus().await;
+    bus.enqueue("test.poison", 1).await;
+    let (stop, task) = bus.consume(2);
+    bus.relay().publish_once().await.unwrap();
+    let mut parked = Vec::new();
+    for _ in 0..200 {
+        parked = dead_letters::list(&bus.js, &bus.prefix, Some("test-consumer"))
+            .await
+            .unwrap();
+        if !parked.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    stop.cancel();
+    task.await.unwrap().unwrap();
+    assert_eq!(parked.len(), 1);
+    assert_eq!(parked[0].envelope.r#type, "test.poison");
+    assert!(
+        parked[0].error.contains("cannot handle poison"),
+        "{}",
+        parked[0].error
+    );
+    assert!(parked[0].subject.ends_with(".test.poison"));
+    assert!(
+        dead_letters::list(&bus.js, &bus.prefix, Some("another"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let before = bus.stream_messages("test").await;
+    dead_letters::replay(&bus.js, &bus.prefix, &parked[0])
+        .await
+        .unwrap();
+    assert_eq!(
+        bus.stream_messages("test").await,
+        before + 1,
+        "back on its subject"
+    );
+    assert!(
+        dead_letters::list(&bus.js, &bus.prefix, None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let order = bus.stream_in_order("test").await;
+    assert_eq!(order.last().unwrap().1, "test.poison");
+}

@@ -18,14 +18,37 @@ pub trait ServiceConfig: DeserializeOwned + Serialize + Default {
     fn telemetry(&self) -> &TelemetryConfig;
 }
 
-/// A service-specific subcommand (e.g. `auth keygen`).
+/// A service-specific subcommand (e.g. `auth keygen`, `join dead-letters list`).
 pub struct Extra {
     /// Subcommand name.
     pub name: &'static str,
     /// One-line help.
     pub about: &'static str,
-    /// What it does.
-    pub run: fn() -> ExitCode,
+    /// What it does, given `--config` (if any) and the words after its name.
+    pub run: fn(Option<PathBuf>, Vec<String>) -> ExitCode,
+}
+
+/// Runs `work` with the service's config loaded from `file` and the
+/// environment, on a fresh runtime: what an extra command needing the
+/// service's settings calls.
+pub fn with_config<C, F, Fut>(name: &str, file: Option<PathBuf>, work: F) -> ExitCode
+where
+    C: ServiceConfig,
+    F: FnOnce(C) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    let outcome = tokio::runtime::Runtime::new()
+        .map_err(anyhow::Error::from)
+        .and_then(|rt| {
+            rt.block_on(async move {
+                let cfg: C = config::load(file.as_deref())?;
+                work(cfg).await
+            })
+        });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(name, &e),
+    }
 }
 
 /// Parses the command line and runs `serve`, `migrate` or an extra command.
@@ -59,17 +82,28 @@ where
         .subcommand(Cmd::new("serve").about("Serve gRPC until SIGTERM"))
         .subcommand(Cmd::new("migrate").about("Apply database migrations and exit"));
     for e in extra {
-        cli = cli.subcommand(Cmd::new(e.name).about(e.about));
+        let words = Arg::new("args")
+            .num_args(0..)
+            .trailing_var_arg(true)
+            .allow_hyphen_values(true);
+        cli = cli.subcommand(Cmd::new(e.name).about(e.about).arg(words));
     }
     let matches = cli.get_matches();
     let file = matches.get_one::<PathBuf>("config").cloned();
     match matches.subcommand_name() {
         Some("serve") => run(name, file, Command::Serve, serve, migrate),
         Some("migrate") => run(name, file, Command::Migrate, serve, migrate),
-        other => extra
-            .iter()
-            .find(|e| Some(e.name) == other)
-            .map_or(ExitCode::FAILURE, |e| (e.run)()),
+        other => {
+            let words: Vec<String> = matches
+                .subcommand()
+                .and_then(|(_, m)| m.get_many::<String>("args"))
+                .map(|w| w.cloned().collect())
+                .unwrap_or_default();
+            extra
+                .iter()
+                .find(|e| Some(e.name) == other)
+                .map_or(ExitCode::FAILURE, |e| (e.run)(file, words))
+        }
     }
 }
 

@@ -192,6 +192,23 @@ pub fn authed<T>(msg: T, token: &str) -> Request<T> {
     req
 }
 
+/// The whole HTTP/1.1 response to a GET of `url` (`http://host:port/path`),
+/// for the admin endpoints (`/metrics`).
+pub async fn http_get(url: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_once('/').unwrap();
+    let mut s = tokio::net::TcpStream::connect(host).await.unwrap();
+    s.write_all(
+        format!("GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    out
+}
+
 /// The status code of a call's outcome.
 pub fn code<T>(r: Result<T, tonic::Status>) -> tonic::Code {
     r.map_or_else(|s| s.code(), |_| tonic::Code::Ok)

@@ -24,7 +24,7 @@ fn main() -> ExitCode {
     )
 }
 
-fn keygen() -> ExitCode {
+fn keygen(_: Option<std::path::PathBuf>, _: Vec<String>) -> ExitCode {
     match cityevents_authn::SigningKey::generate().and_then(|k| k.to_pem()) {
         Ok(pem) => {
             print!("{pem}");
@@ -37,7 +37,7 @@ fn keygen() -> ExitCode {
     }
 }
 
-fn sealkey() -> ExitCode {
+fn sealkey(_: Option<std::path::PathBuf>, _: Vec<String>) -> ExitCode {
     match cityevents_authn::sealed::generate_key() {
         Ok(key) => {
             println!("{key}");

@@ -8,6 +8,7 @@ use cityevents_messaging::Backbone;
 use cityevents_messaging::consumer::{Consumer, ConsumerSpec};
 use cityevents_proto::cityevents::event::v1::event_service_client::EventServiceClient;
 use cityevents_proto::cityevents::join::v1::join_service_server::JoinServiceServer;
+use cityevents_runtime::config::DatabaseConfig;
 use cityevents_runtime::db;
 use cityevents_runtime::grpc::client::channel;
 use cityevents_runtime::grpc::server::ServiceSet;
@@ -50,8 +51,19 @@ pub async fn build(cfg: Config) -> anyhow::Result<Host> {
         Some(EventServiceClient::new(channel(&cfg.event, &metrics)?))
     };
     let join_metrics = JoinMetrics::register(&metrics)?;
+    // Three pools, so a flood of one kind of work cannot starve the others.
+    let sized = |n: u32| DatabaseConfig {
+        max_connections: n.max(1),
+        ..cfg.database.clone()
+    };
+    let batch_pool = db::pool(&sized(cfg.batch.shards as u32 + 1))?;
+    let key_pool = db::pool(&sized(cfg.batch.key_pool_size))?;
+    db::PoolCollector::register(
+        &metrics,
+        &[("main", &pool), ("batch", &batch_pool), ("keys", &key_pool)],
+    )?;
     let (batcher, workers) = crate::batch::batcher(
-        pool.clone(),
+        batch_pool,
         cfg.batch.shards,
         cfg.batch.max_batch,
         cfg.batch.max_queue,
@@ -63,6 +75,7 @@ pub async fn build(cfg: Config) -> anyhow::Result<Host> {
     );
     let state = State {
         pool: pool.clone(),
+        key_pool,
         verifier: Arc::new(verifier),
         batcher,
         fallback: Fallback::new(pool, events),

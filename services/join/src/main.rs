@@ -1,13 +1,27 @@
-//! `join serve | migrate`: see the library for everything else.
+//! `join serve | migrate | dead-letters`: see the library for everything else.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+use cityevents_runtime::cli::{self, Extra};
+
 fn main() -> ExitCode {
-    cityevents_runtime::cli::main(
+    let dead_letters = Extra {
+        name: "dead-letters",
+        about: "List (`list [CONSUMER]`) or replay (`replay SEQ|all [CONSUMER]`) parked messages",
+        run: dead_letters,
+    };
+    cli::main(
         "join",
         "CityEvents join service",
-        &[],
+        &[dead_letters],
         |cfg: join::Config, shutdown| async move { join::build(cfg).await?.run(shutdown).await },
         |cfg: join::Config| async move { join::app::migrate(&cfg).await },
     )
+}
+
+fn dead_letters(file: Option<PathBuf>, args: Vec<String>) -> ExitCode {
+    cli::with_config("join", file, |cfg: join::Config| async move {
+        cityevents_messaging::dead_letters::command(&cfg.nats, &args).await
+    })
 }

@@ -16,7 +16,7 @@ use cityevents_runtime::config::{Secret, ServerConfig};
 
 pub const PASSWORD: &str = "correct horse battery";
 
-pub use cityevents_testkit::{nats_url, redis_url};
+pub use cityevents_testkit::{http_get, nats_url, redis_url};
 
 /// A running auth service and what a test needs to poke at it.
 pub struct TestApp {
@@ -236,21 +236,6 @@ impl TestApp {
 }
 
 /// A minimal HTTP/1.1 GET over a TCP stream (no client library needed).
-pub async fn http_get(url: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let rest = url.strip_prefix("http://").unwrap();
-    let (host, path) = rest.split_once('/').unwrap();
-    let mut s = tokio::net::TcpStream::connect(host).await.unwrap();
-    s.write_all(
-        format!("GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes(),
-    )
-    .await
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.unwrap();
-    out
-}
-
 pub fn code(r: Result<impl Sized, tonic::Status>) -> tonic::Code {
     match r {
         Ok(_) => tonic::Code::Ok,

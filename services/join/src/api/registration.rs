@@ -87,7 +87,7 @@ impl State {
             user,
             key
         )
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.key_pool)
         .await?;
         match row {
             Some(r) if r.request_hash != hash => Err(batch::key_reused()),

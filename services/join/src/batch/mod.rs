@@ -9,7 +9,8 @@
 //!
 //! Admission: a join is refused at once (RESOURCE_EXHAUSTED with
 //! `retry-after`, nothing taken) when its shard's queue is full, or when the
-//! work queued ahead of it would outlast its deadline. The excess of an
+//! batches queued ahead of it (one per `max_batch` joins, at the recent
+//! batch time) would outlast its deadline. The excess of an
 //! overload is answered fast and the rest within their deadlines, instead of
 //! a queue in which every caller times out.
 
@@ -78,38 +79,45 @@ struct Shard {
 
 /// What a shard's admission needs to know: how much is queued and how long
 /// the recent batches took.
-#[derive(Default)]
 struct Load {
     queued: AtomicUsize,
-    /// Moving averages, in nanoseconds.
-    per_join_ns: AtomicU64,
+    max_batch: usize,
+    /// Moving average of a batch's time, in nanoseconds.
     batch_ns: AtomicU64,
 }
 
 impl Load {
-    /// How long a join queued now would wait for its answer.
-    fn expected_wait(&self) -> Duration {
-        let queued = self.queued.load(Ordering::Relaxed) as u64;
-        let per_join = self.per_join_ns.load(Ordering::Relaxed);
-        let batch = self.batch_ns.load(Ordering::Relaxed);
-        Duration::from_nanos(queued.saturating_mul(per_join).saturating_add(batch))
+    fn new(max_batch: usize) -> Self {
+        Self {
+            queued: AtomicUsize::new(0),
+            max_batch: max_batch.max(1),
+            batch_ns: AtomicU64::new(0),
+        }
     }
 
-    /// Folds one batch's time into the averages (weight 1/4).
-    fn record(&self, took: Duration, joins: usize) {
+    /// How long a join queued now would wait for its answer: the batch in
+    /// progress, then one batch per `max_batch` joins ahead of it. A batch
+    /// costs mostly its round trips, so a longer queue means fuller
+    /// batches, not proportionally longer ones.
+    fn expected_wait(&self) -> Duration {
+        let queued = self.queued.load(Ordering::Relaxed);
+        let batches = queued.div_ceil(self.max_batch) as u64 + 1;
+        Duration::from_nanos(batches.saturating_mul(self.batch_ns.load(Ordering::Relaxed)))
+    }
+
+    /// Folds one batch's time into the average (weight 1/4).
+    fn record(&self, took: Duration) {
         let took = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
-        let per_join = took / joins.max(1) as u64;
-        let ewma = |old: u64, new: u64| if old == 0 { new } else { (old * 3 + new) / 4 };
-        let _ = self
-            .per_join_ns
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |o| {
-                Some(ewma(o, per_join))
-            });
+        let ewma = |old: u64| {
+            if old == 0 {
+                took
+            } else {
+                (old / 4) * 3 + took / 4
+            }
+        };
         let _ = self
             .batch_ns
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |o| {
-                Some(ewma(o, took))
-            });
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |o| Some(ewma(o)));
     }
 }
 
@@ -132,7 +140,7 @@ pub fn batcher(
     let (senders, queues): (Vec<_>, Vec<_>) = (0..shards.max(1))
         .map(|_| {
             let (tx, rx) = mpsc::channel(max_queue.max(1));
-            let load = Arc::new(Load::default());
+            let load = Arc::new(Load::new(max_batch));
             (
                 Shard {
                     queue: tx,
@@ -259,9 +267,8 @@ impl ShardWorker {
                 .fetch_sub(batch.len() - carried, Ordering::Relaxed);
             self.metrics.batch_size.observe(batch.len() as f64);
             let started = Instant::now();
-            let size = batch.len();
             deferred = settle::settle(&self.pool, &mut self.conn, batch, &self.metrics).await;
-            self.load.record(started.elapsed(), size);
+            self.load.record(started.elapsed());
         }
     }
 }

@@ -250,8 +250,14 @@ async fn a_join_whose_caller_stopped_waiting_before_the_batch_decided_takes_no_s
         .iter()
         .map(|r| r.as_ref().err().map_or(Code::Ok, |s| s.code()))
         .collect();
-    // tonic's server answers an expired `grpc-timeout` with CANCELLED.
-    let expired = |c: &Code| matches!(c, Code::DeadlineExceeded | Code::Cancelled);
+    // tonic's server answers an expired `grpc-timeout` with CANCELLED;
+    // admission may refuse at once a join it cannot answer in time.
+    let expired = |c: &Code| {
+        matches!(
+            c,
+            Code::DeadlineExceeded | Code::Cancelled | Code::ResourceExhausted
+        )
+    };
     assert!(codes.iter().all(expired), "{codes:?}");
     // The server counts each deadline from the call's arrival, a little
     // after the client's: let those pass too before the batch may decide.
@@ -406,4 +412,24 @@ async fn a_shutdown_during_a_storm_answers_every_join_the_server_had_accepted() 
         results.iter().find(|r| r.is_err())
     );
     assert_eq!(app.statuses(&event.id).await, [("confirmed".into(), 101)]);
+}
+
+#[tokio::test]
+async fn the_batch_workers_keys_and_reads_have_pools_of_their_own_shown_in_metrics() {
+    let app = spawn_app().await;
+    let event = app.event(draft(10, 0)).await;
+    app.join_as(&new_user(&app).1, &event.id).await.unwrap();
+    let text = cityevents_testkit::http_get(&format!("http://{}/metrics", app.join_admin)).await;
+    for pool in ["main", "batch", "keys"] {
+        assert!(
+            text.contains(&format!("db_pool_max_connections{{pool=\"{pool}\"}}")),
+            "{pool}: {text}"
+        );
+        assert!(text.contains(&format!("db_pool_saturated{{pool=\"{pool}\"}}")));
+    }
+    // Two shards hold a connection each; their pool has one to spare.
+    assert!(
+        text.contains(r#"db_pool_max_connections{pool="batch"} 3"#),
+        "{text}"
+    );
 }

@@ -33,6 +33,7 @@ pub struct TestApp {
     event_config: event::Config,
     join_config: join::Config,
     pub join_addr: std::net::SocketAddr,
+    pub join_admin: std::net::SocketAddr,
     stop: CancellationToken,
     _stop: StopOnDrop,
 }
@@ -93,7 +94,7 @@ pub async fn spawn_app_with(tune: impl FnOnce(&mut join::Config)) -> TestApp {
     tune(&mut jcfg);
     let join_config = jcfg.clone();
     let join_host = join::build(jcfg).await.unwrap();
-    let join_addr = join_host.grpc_addr();
+    let (join_addr, join_admin) = (join_host.grpc_addr(), join_host.admin_addr());
     tokio::spawn(join_host.run(stop.clone()));
 
     let organizer = world.user().1;
@@ -106,6 +107,7 @@ pub async fn spawn_app_with(tune: impl FnOnce(&mut join::Config)) -> TestApp {
         event_config,
         join_config,
         join_addr,
+        join_admin,
         stop: stop.clone(),
         _stop: StopOnDrop(stop),
     }
