@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# `make faults`: the built binaries (auth, event, join) against real
+# PostgreSQL, Redis and NATS, driven by a Python grpcio client generated from
+# proto/ (tests/faults/storm.py). Five storms of joins with 20-250 ms client
+# deadlines, each reconciled afterwards (answers ⇄ registrations ⇄ counters,
+# and at the end ⇄ the join stream): a plain one, then one each with join
+# killed (SIGKILL), join stopped (SIGTERM), nats-server killed and
+# PostgreSQL stopped (immediate), each restarted in the middle.
+source "$(dirname "$0")/lib.sh"
+bash "$ROOT/scripts/infra-up.sh"
+export PGPASSWORD=$PG_PASSWORD
+F="$STATE/faults"
+rm -rf "$F" && mkdir -p "$F/stubs"
+export FAULTS_STATE="$F" STUBS="$F/stubs"
+PY="$TOOLS/venv/bin/python"
+"$PY" -c 'import nats' 2>/dev/null || "$TOOLS/venv/bin/pip" install -q --disable-pip-version-check 'nats-py==2.*'
+GOOGLEAPIS=$(bash "$ROOT/scripts/proto-deps.sh")
+"$PY" -m grpc_tools.protoc -I "$ROOT/proto" -I "$GOOGLEAPIS" --python_out="$STUBS" --grpc_python_out="$STUBS" \
+  "$ROOT"/proto/cityevents/{auth,event,join}/v1/*.proto
+
+log "building the binaries"
+(cd "$ROOT" && SQLX_OFFLINE=true cargo build -q --bins)
+BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug"
+"$BIN/auth" keygen >"$F/auth.pem"; "$BIN/auth" keygen >"$F/tickets.pem"; "$BIN/auth" sealkey >"$F/seal.key"
+prefix="F$(date +%s)"
+for svc in auth event join; do
+  psql -q -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -c "DROP DATABASE IF EXISTS faults_$svc" -c "CREATE DATABASE faults_$svc"
+done
+
+declare -A PORT=([auth]=51061 [event]=51062 [join]=51063) ADMIN=([auth]=9161 [event]=9162 [join]=9163)
+# start SERVICE: the settings every service has, then its own (unknown keys are errors).
+start() {
+  local svc=$1 own=()
+  case $svc in
+    auth) own=(CITYEVENTS_TOKENS__VERIFIER__REVOCATION_PREFIX="$prefix:auth:"
+               CITYEVENTS_TOKENS__SIGNING_KEY_FILES="[\"$F/auth.pem\"]" CITYEVENTS_TOKENS__LINK_SEAL__KEY_FILES="[\"$F/seal.key\"]"
+               CITYEVENTS_RATE_LIMITS__REGISTER_PER_ADDRESS='{per_minute=60000,burst=10000}'
+               CITYEVENTS_RATE_LIMITS__LOGIN_PER_ADDRESS='{per_minute=60000,burst=10000}') ;;
+    event) own=(CITYEVENTS_VERIFIER__REVOCATION_PREFIX="$prefix:auth:" CITYEVENTS_AUTH__ENDPOINT="http://127.0.0.1:${PORT[auth]}") ;;
+    join) own=(CITYEVENTS_VERIFIER__REVOCATION_PREFIX="$prefix:auth:" CITYEVENTS_AUTH__ENDPOINT="http://127.0.0.1:${PORT[auth]}"
+               CITYEVENTS_EVENT__ENDPOINT="http://127.0.0.1:${PORT[event]}" CITYEVENTS_TICKETS__SIGNING_KEY_FILE="$F/tickets.pem") ;;
+  esac
+  env CITYEVENTS_SERVER__GRPC_ADDR="127.0.0.1:${PORT[$svc]}" CITYEVENTS_SERVER__ADMIN_ADDR="127.0.0.1:${ADMIN[$svc]}" \
+    CITYEVENTS_SERVER__DRAIN_DELAY_MS=200 CITYEVENTS_TELEMETRY__LOG_FILTER=warn \
+    CITYEVENTS_DATABASE__URL="$(pg_url "faults_$svc")" CITYEVENTS_REDIS__URL="redis://127.0.0.1:$REDIS_PORT" \
+    CITYEVENTS_NATS__STREAM_PREFIX="$prefix" "${own[@]}" \
+    "$BIN/$svc" serve >>"$F/$svc.log" 2>&1 &
+  echo $! >"$F/$svc.pid"
+  for _ in $(seq 100); do
+    grpcurl -plaintext -d '{}' "127.0.0.1:${PORT[$svc]}" grpc.health.v1.Health/Check >/dev/null 2>&1 && return
+    sleep 0.1
+  done
+  log "$svc did not start"; tail -20 "$F/$svc.log"; exit 1
+}
+stop_all() { for svc in join event auth; do [ -f "$F/$svc.pid" ] && kill "$(cat "$F/$svc.pid")" 2>/dev/null || true; done; }
+trap stop_all EXIT
+start auth
+start event
+start join
+A="127.0.0.1:${PORT[auth]}" E="127.0.0.1:${PORT[event]}" J="127.0.0.1:${PORT[join]}"
+
+USERS=${FAULTS_USERS:-300}
+log "registering $USERS users"
+"$PY" "$ROOT/tests/faults/storm.py" register "$A" "$USERS"
+psql -q -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d faults_auth -c "UPDATE users SET email_verified = true"
+
+reconcile() {
+  local event=$1 capacity=$2 waitlist=$3
+  "$PY" "$ROOT/tests/faults/storm.py" check "$J" "$event" "$capacity" "$waitlist"
+  for _ in $(seq 100); do
+    n=$(psql -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d faults_join -tAc "SELECT count(*) FROM outbox")
+    [ "$n" = 0 ] && break; sleep 0.1
+  done
+  regs=$(psql -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d faults_join -tAc "SELECT count(*) FROM registrations")
+  "$PY" "$ROOT/tests/faults/storm.py" stream "nats://127.0.0.1:$NATS_PORT" "${prefix}_JOIN" "$regs"
+}
+
+log "storm 1: short deadlines"
+ev1=$("$PY" "$ROOT/tests/faults/storm.py" prepare "$A" "$E" 100 50)
+"$PY" "$ROOT/tests/faults/storm.py" storm "$J" "$ev1"
+reconcile "$ev1" 100 50
+
+log "storm 2: join killed (SIGKILL) and restarted mid-storm"
+ev2=$("$PY" "$ROOT/tests/faults/storm.py" event "$E" 100 50)
+"$PY" "$ROOT/tests/faults/storm.py" storm "$J" "$ev2" & storm=$!
+sleep 1; kill -9 "$(cat "$F/join.pid")"; sleep 0.5; start join
+wait $storm
+"$PY" "$ROOT/tests/faults/storm.py" check "$J" "$ev2" 100 50
+
+log "storm 3: join stopped (SIGTERM) and restarted mid-storm"
+ev3=$("$PY" "$ROOT/tests/faults/storm.py" event "$E" 100 50)
+"$PY" "$ROOT/tests/faults/storm.py" storm "$J" "$ev3" & storm=$!
+sleep 1; kill -TERM "$(cat "$F/join.pid")"; wait "$(cat "$F/join.pid")" 2>/dev/null || true; start join
+wait $storm
+"$PY" "$ROOT/tests/faults/storm.py" check "$J" "$ev3" 100 50
+log "storm 4: nats-server killed (SIGKILL) and restarted mid-storm"
+ev4=$("$PY" "$ROOT/tests/faults/storm.py" event "$E" 100 50)
+"$PY" "$ROOT/tests/faults/storm.py" storm "$J" "$ev4" & storm=$!
+sleep 1; kill -9 "$(cat "$STATE/nats/nats.pid")"; sleep 1; bash "$ROOT/scripts/infra-up.sh" >/dev/null 2>&1
+wait $storm
+"$PY" "$ROOT/tests/faults/storm.py" check "$J" "$ev4" 100 50
+
+log "storm 5: PostgreSQL stopped (immediate) and started mid-storm"
+ev5=$("$PY" "$ROOT/tests/faults/storm.py" event "$E" 100 50)
+"$PY" "$ROOT/tests/faults/storm.py" storm "$J" "$ev5" & storm=$!
+version=$(ls /usr/lib/postgresql | sort -n | tail -1)
+sleep 1; as_root pg_ctlcluster "$version" main stop -m immediate
+sleep 1; as_root pg_ctlcluster "$version" main start >/dev/null 2>&1 || true
+for _ in $(seq 300); do pg_isready -q -h "$PG_HOST" -p "$PG_PORT" && break; sleep 0.2; done
+wait $storm
+"$PY" "$ROOT/tests/faults/storm.py" check "$J" "$ev5" 100 50
+
+# The join stream holds every event's registrations, each exactly once.
+for _ in $(seq 100); do
+  n=$(psql -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d faults_join -tAc "SELECT count(*) FROM outbox")
+  [ "$n" = 0 ] && break; sleep 0.1
+done
+regs=$(psql -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d faults_join -tAc "SELECT count(*) FROM registrations")
+"$PY" "$ROOT/tests/faults/storm.py" stream "nats://127.0.0.1:$NATS_PORT" "${prefix}_JOIN" "$regs"
+log "faults passed"
