@@ -4,4 +4,5 @@ pub mod client;
 pub mod context;
 pub mod descriptors;
 pub mod metrics_layer;
+pub mod refusals;
 pub mod server;

@@ -111,10 +111,12 @@ impl GrpcServer {
 
         // Layers, outermost first. Context before metrics, so the metrics of a
         // request and its logs share a span; metrics before tonic's timeout and
-        // concurrency limit, so requests they cut off are counted too.
+        // concurrency limit, so requests they cut off are counted too; the
+        // refusal rewrite inside metrics, so they count the code callers see.
         let layers = tower::ServiceBuilder::new()
             .layer(ServerContextLayer)
-            .layer(GrpcMetricsLayer::new(metrics.server.clone()));
+            .layer(GrpcMetricsLayer::new(metrics.server.clone()))
+            .map_response(super::refusals::rewrite);
         // Reset-flood protection stays on, with room for ordinary load: a
         // client that cancels calls at their deadline sends a RST_STREAM per
         // call, and h2's defaults (20 pending-accept resets, 1,024 local

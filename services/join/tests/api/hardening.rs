@@ -433,3 +433,24 @@ async fn the_batch_workers_keys_and_reads_have_pools_of_their_own_shown_in_metri
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn a_message_over_the_size_limit_is_refused_in_the_error_tables_terms() {
+    let app = spawn_app().await;
+    let event = app.event(draft(10, 0)).await;
+    let (_, token) = new_user(&app);
+    let mut req = join_req(&event.id, "", &token);
+    req.get_mut().answers = vec![pb::Answer {
+        question_id: "q".into(),
+        value: Some(pb::answer::Value::Text("x".repeat(5 * 1024 * 1024))),
+    }];
+    let err = app.join.clone().join(req).await.unwrap_err();
+    assert_eq!(
+        (err.code(), reason(&err).as_str()),
+        (Code::ResourceExhausted, "MESSAGE_TOO_LARGE")
+    );
+    assert!(err.message().contains("larger than"), "{}", err.message());
+    // The connection is fine and nothing was taken.
+    app.join_as(&token, &event.id).await.unwrap();
+    assert_eq!(app.statuses(&event.id).await, [("confirmed".into(), 1)]);
+}
