@@ -64,9 +64,10 @@ log "registering $USERS users"
 "$PY" "$ROOT/tests/faults/storm.py" register "$A" "$USERS"
 psql -q -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d faults_auth -c "UPDATE users SET email_verified = true"
 
-reconcile() {
-  local event=$1 capacity=$2 waitlist=$3
-  "$PY" "$ROOT/tests/faults/storm.py" check "$J" "$event" "$capacity" "$waitlist"
+# The join stream holds every registration of the database exactly once
+# (once the outbox has drained).
+reconcile_stream() {
+  local n regs
   for _ in $(seq 100); do
     n=$(psql -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d faults_join -tAc "SELECT count(*) FROM outbox")
     [ "$n" = 0 ] && break; sleep 0.1
@@ -75,46 +76,37 @@ reconcile() {
   "$PY" "$ROOT/tests/faults/storm.py" stream "nats://127.0.0.1:$NATS_PORT" "${prefix}_JOIN" "$regs"
 }
 
+# storm_through WHAT FAULT: a storm on a new event (capacity 100, waitlist
+# 50) with FAULT (a function) run a second in, then its reconciliation.
+storm_through() {
+  log "storm: $1"
+  local ev storm
+  ev=$("$PY" "$ROOT/tests/faults/storm.py" event "$E" 100 50)
+  "$PY" "$ROOT/tests/faults/storm.py" storm "$J" "$ev" & storm=$!
+  sleep 1; $2
+  wait $storm
+  "$PY" "$ROOT/tests/faults/storm.py" check "$J" "$ev" 100 50
+}
+kill_join() { kill -9 "$(cat "$F/join.pid")"; sleep 0.5; start join; }
+term_join() { kill -TERM "$(cat "$F/join.pid")"; wait "$(cat "$F/join.pid")" 2>/dev/null || true; start join; }
+kill_nats() { kill -9 "$(cat "$STATE/nats/nats.pid")"; sleep 1; bash "$ROOT/scripts/infra-up.sh" >/dev/null 2>&1; }
+stop_postgres() {
+  local version
+  version=$(ls /usr/lib/postgresql | sort -n | tail -1)
+  as_root pg_ctlcluster "$version" main stop -m immediate
+  sleep 1; as_root pg_ctlcluster "$version" main start >/dev/null 2>&1 || true
+  for _ in $(seq 300); do pg_isready -q -h "$PG_HOST" -p "$PG_PORT" && break; sleep 0.2; done
+}
+
 log "storm 1: short deadlines"
 ev1=$("$PY" "$ROOT/tests/faults/storm.py" prepare "$A" "$E" 100 50)
 "$PY" "$ROOT/tests/faults/storm.py" storm "$J" "$ev1"
-reconcile "$ev1" 100 50
+"$PY" "$ROOT/tests/faults/storm.py" check "$J" "$ev1" 100 50
+reconcile_stream
 
-log "storm 2: join killed (SIGKILL) and restarted mid-storm"
-ev2=$("$PY" "$ROOT/tests/faults/storm.py" event "$E" 100 50)
-"$PY" "$ROOT/tests/faults/storm.py" storm "$J" "$ev2" & storm=$!
-sleep 1; kill -9 "$(cat "$F/join.pid")"; sleep 0.5; start join
-wait $storm
-"$PY" "$ROOT/tests/faults/storm.py" check "$J" "$ev2" 100 50
-
-log "storm 3: join stopped (SIGTERM) and restarted mid-storm"
-ev3=$("$PY" "$ROOT/tests/faults/storm.py" event "$E" 100 50)
-"$PY" "$ROOT/tests/faults/storm.py" storm "$J" "$ev3" & storm=$!
-sleep 1; kill -TERM "$(cat "$F/join.pid")"; wait "$(cat "$F/join.pid")" 2>/dev/null || true; start join
-wait $storm
-"$PY" "$ROOT/tests/faults/storm.py" check "$J" "$ev3" 100 50
-log "storm 4: nats-server killed (SIGKILL) and restarted mid-storm"
-ev4=$("$PY" "$ROOT/tests/faults/storm.py" event "$E" 100 50)
-"$PY" "$ROOT/tests/faults/storm.py" storm "$J" "$ev4" & storm=$!
-sleep 1; kill -9 "$(cat "$STATE/nats/nats.pid")"; sleep 1; bash "$ROOT/scripts/infra-up.sh" >/dev/null 2>&1
-wait $storm
-"$PY" "$ROOT/tests/faults/storm.py" check "$J" "$ev4" 100 50
-
-log "storm 5: PostgreSQL stopped (immediate) and started mid-storm"
-ev5=$("$PY" "$ROOT/tests/faults/storm.py" event "$E" 100 50)
-"$PY" "$ROOT/tests/faults/storm.py" storm "$J" "$ev5" & storm=$!
-version=$(ls /usr/lib/postgresql | sort -n | tail -1)
-sleep 1; as_root pg_ctlcluster "$version" main stop -m immediate
-sleep 1; as_root pg_ctlcluster "$version" main start >/dev/null 2>&1 || true
-for _ in $(seq 300); do pg_isready -q -h "$PG_HOST" -p "$PG_PORT" && break; sleep 0.2; done
-wait $storm
-"$PY" "$ROOT/tests/faults/storm.py" check "$J" "$ev5" 100 50
-
-# The join stream holds every event's registrations, each exactly once.
-for _ in $(seq 100); do
-  n=$(psql -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d faults_join -tAc "SELECT count(*) FROM outbox")
-  [ "$n" = 0 ] && break; sleep 0.1
-done
-regs=$(psql -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d faults_join -tAc "SELECT count(*) FROM registrations")
-"$PY" "$ROOT/tests/faults/storm.py" stream "nats://127.0.0.1:$NATS_PORT" "${prefix}_JOIN" "$regs"
+storm_through "join killed (SIGKILL) and restarted" kill_join
+storm_through "join stopped (SIGTERM) and restarted" term_join
+storm_through "nats-server killed (SIGKILL) and restarted" kill_nats
+storm_through "PostgreSQL stopped (immediate) and started" stop_postgres
+reconcile_stream
 log "faults passed"

@@ -32,7 +32,9 @@ const MAX_BATCH: usize = 256;
 /// One revocation check waiting for its batch: the token-version and
 /// session keys, and where their values go.
 struct Check {
-    keys: [String; 3],
+    keys: [String; 2],
+    /// The token version, the session mark, and the `synced` marker (read
+    /// once per batch).
     reply: oneshot::Sender<redis::RedisResult<[Option<i64>; 3]>>,
 }
 
@@ -62,10 +64,11 @@ impl Revocations {
     /// call from within a Tokio runtime.
     pub fn new(conn: ConnectionManager, prefix: impl Into<String>) -> Self {
         let (checks, queue) = mpsc::channel(4 * MAX_BATCH);
-        tokio::spawn(run_checks(conn.clone(), queue));
+        let prefix = prefix.into();
+        tokio::spawn(run_checks(conn.clone(), queue, format!("{prefix}synced")));
         Self {
             conn,
-            prefix: prefix.into(),
+            prefix,
             checks,
         }
     }
@@ -134,11 +137,7 @@ impl Revocations {
     pub async fn is_revoked(&self, claims: &Claims) -> redis::RedisResult<bool> {
         let (reply, answer) = oneshot::channel();
         let check = Check {
-            keys: [
-                self.tv_key(claims.sub),
-                self.sid_key(claims.sid),
-                self.synced_key(),
-            ],
+            keys: [self.tv_key(claims.sub), self.sid_key(claims.sid)],
             reply,
         };
         let stopped =
@@ -155,19 +154,21 @@ impl Revocations {
     }
 }
 
-/// Sends the waiting checks as one `MGET` at a time until every
-/// [`Revocations`] clone is gone.
-async fn run_checks(mut conn: ConnectionManager, mut queue: mpsc::Receiver<Check>) {
+/// Sends the waiting checks as one `MGET` at a time (their keys, then the
+/// `synced` marker once) until every [`Revocations`] clone is gone.
+async fn run_checks(mut conn: ConnectionManager, mut queue: mpsc::Receiver<Check>, synced: String) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let keys: Vec<&String> = batch.iter().flat_map(|c| &c.keys).collect();
+        let mut keys: Vec<&String> = batch.iter().flat_map(|c| &c.keys).collect();
+        keys.push(&synced);
         let values: redis::RedisResult<Vec<Option<i64>>> = conn.mget(keys).await;
         match values {
             // A reply left unsent (never, short of a protocol fault) reads as
             // an error on its receiver: the check fails closed.
             Ok(values) => {
-                for (check, v) in batch.drain(..).zip(values.chunks_exact(3)) {
-                    let _ = check.reply.send(Ok([v[0], v[1], v[2]]));
+                let marker = values.last().copied().flatten();
+                for (check, v) in batch.drain(..).zip(values.chunks_exact(2)) {
+                    let _ = check.reply.send(Ok([v[0], v[1], marker]));
                 }
             }
             Err(e) => {

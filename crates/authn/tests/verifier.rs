@@ -17,14 +17,21 @@ struct Fixture {
 }
 
 async fn fixture(leeway_secs: u64) -> Fixture {
+    let f = unsynced_fixture(leeway_secs).await;
+    // As auth does once it has copied every revocation into Redis.
+    f.revocations.mark_synced().await.unwrap();
+    f
+}
+
+/// A verifier over a Redis that holds no revocation state at all (as after
+/// a data loss): not even the `synced` marker.
+async fn unsynced_fixture(leeway_secs: u64) -> Fixture {
     let url = std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
     let conn = redis::aio::ConnectionManager::new(redis::Client::open(url).unwrap())
         .await
         .unwrap();
     let prefix = format!("test:{}:auth:", Uuid::new_v4().simple());
     let revocations = Revocations::new(conn, prefix.clone());
-    // As auth does once it has copied every revocation into Redis.
-    revocations.mark_synced().await.unwrap();
     let key = SigningKey::generate().unwrap();
     let cfg = VerifierConfig {
         leeway_secs,
@@ -197,20 +204,9 @@ async fn a_token_version_never_goes_backwards() {
 
 #[tokio::test]
 async fn checks_fail_closed_while_the_revocation_state_is_missing() {
-    let url = std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
-    let conn = redis::aio::ConnectionManager::new(redis::Client::open(url).unwrap())
-        .await
-        .unwrap();
-    let prefix = format!("test:{}:auth:", Uuid::new_v4().simple());
-    // Redis lost everything: no marker, no token versions.
-    let revocations = Revocations::new(conn, prefix.clone());
-    let key = SigningKey::generate().unwrap();
-    let cfg = VerifierConfig {
-        revocation_prefix: prefix,
-        ..VerifierConfig::default()
-    };
-    let verifier = Verifier::new(&cfg, Arc::new(vec![key.jwk()]), revocations.clone());
-    let token = sign(&key, &claims(300));
+    let f = unsynced_fixture(5).await;
+    let (key, verifier, revocations) = (&f.key, &f.verifier, &f.revocations);
+    let token = sign(key, &claims(300));
     let err = verifier.verify(&token).await.unwrap_err();
     assert_eq!(err.code(), ErrorCode::Unavailable);
     revocations.mark_synced().await.unwrap();

@@ -29,6 +29,39 @@ pub struct RegRow {
 
 use cityevents_runtime::parse::timestamp as ts;
 
+/// A registration read with its waitlist position (0 for a place).
+pub struct PositionedRow {
+    pub id: Uuid,
+    pub event_id: Uuid,
+    pub user_id: Uuid,
+    pub tier_id: String,
+    pub status: RegStatus,
+    pub waitlist_seq: Option<i64>,
+    pub answers: Vec<u8>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub position: i64,
+}
+
+impl PositionedRow {
+    /// The row and its position.
+    pub fn split(self) -> (RegRow, i32) {
+        let position = i32::try_from(self.position).unwrap_or(i32::MAX);
+        let row = RegRow {
+            id: self.id,
+            event_id: self.event_id,
+            user_id: self.user_id,
+            tier_id: self.tier_id,
+            status: self.status,
+            waitlist_seq: self.waitlist_seq,
+            answers: self.answers,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        };
+        (row, position)
+    }
+}
+
 impl RegRow {
     /// The message, without ticket code (added by the API for its owner).
     pub fn to_pb(&self, waitlist_position: i32) -> pb::Registration {
@@ -393,7 +426,8 @@ pub async fn waitlist(
     after_seq: i64,
     limit: i64,
 ) -> Result<Vec<(RegRow, i32)>> {
-    let rows = sqlx::query!(
+    let rows = sqlx::query_as!(
+        PositionedRow,
         r#"SELECT id AS "id!", event_id AS "event_id!", user_id AS "user_id!", tier_id AS "tier_id!",
                   status AS "status!: RegStatus", waitlist_seq, answers AS "answers!",
                   created_at AS "created_at!", updated_at AS "updated_at!", position AS "position!"
@@ -408,23 +442,7 @@ pub async fn waitlist(
     )
     .fetch_all(conn)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| {
-            let row = RegRow {
-                id: r.id,
-                event_id: r.event_id,
-                user_id: r.user_id,
-                tier_id: r.tier_id,
-                status: r.status,
-                waitlist_seq: r.waitlist_seq,
-                answers: r.answers,
-                created_at: r.created_at,
-                updated_at: r.updated_at,
-            };
-            (row, i32::try_from(r.position).unwrap_or(i32::MAX))
-        })
-        .collect())
+    Ok(rows.into_iter().map(PositionedRow::split).collect())
 }
 
 /// Checks a registration in; `false` when it already was.

@@ -17,7 +17,7 @@ use cityevents_runtime::{Error, ErrorCode};
 use super::JoinCommand;
 use crate::answers;
 use crate::status::{EventStatus, RegStatus};
-use crate::store::{self, RegRow, TierCounters};
+use crate::store::{self, PositionedRow, RegRow, TierCounters};
 
 /// What a batch knows of its users' registrations before deciding.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -202,7 +202,8 @@ pub(super) async fn held(
     pairs: impl Iterator<Item = (Uuid, Uuid)>,
 ) -> anyhow::Result<Vec<(RegRow, i32)>> {
     let (evs, users): (Vec<Uuid>, Vec<Uuid>) = pairs.unzip();
-    let rows = sqlx::query!(
+    let rows = sqlx::query_as!(
+        PositionedRow,
         r#"SELECT r.id, r.event_id, r.user_id, r.tier_id, r.status AS "status: RegStatus", r.waitlist_seq, r.answers,
                   r.created_at, r.updated_at,
                   CASE WHEN r.status = 'waitlisted' THEN
@@ -216,23 +217,7 @@ pub(super) async fn held(
     )
     .fetch_all(conn)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| {
-            let row = RegRow {
-                id: r.id,
-                event_id: r.event_id,
-                user_id: r.user_id,
-                tier_id: r.tier_id,
-                status: r.status,
-                waitlist_seq: r.waitlist_seq,
-                answers: r.answers,
-                created_at: r.created_at,
-                updated_at: r.updated_at,
-            };
-            (row, i32::try_from(r.position).unwrap_or(i32::MAX))
-        })
-        .collect())
+    Ok(rows.into_iter().map(PositionedRow::split).collect())
 }
 
 fn refuse(code: ErrorCode, reason: &'static str, msg: &str) -> Error {

@@ -53,6 +53,18 @@ async fn join_tier(
     Ok(reply.into_inner().registration.unwrap())
 }
 
+/// Waits until join has applied the edit that leaves only tier "c" offered.
+async fn only_tier_c_offered(app: &crate::helpers::TestApp, event: &str) {
+    app.eventually("the edit reaches join", async || {
+        app.counts(event)
+            .await
+            .tiers
+            .iter()
+            .all(|t| t.tier_id == "c")
+    })
+    .await;
+}
+
 fn count(rows: &[(String, i64)], status: &str) -> i64 {
     rows.iter().find(|(s, _)| s == status).map_or(0, |r| r.1)
 }
@@ -72,14 +84,7 @@ async fn a_removed_tier_takes_no_new_joins_and_its_holders_count_against_the_eve
 
     d.tiers = vec![tier("c", 4)];
     app.update_event(&event, d).await;
-    app.eventually("the edit reaches join", async || {
-        app.counts(&event.id)
-            .await
-            .tiers
-            .iter()
-            .all(|t| t.tier_id == "c")
-    })
-    .await;
+    only_tier_c_offered(&app, &event.id).await;
 
     let (_, late) = new_user(&app);
     let refused = join_tier(&app.join, &event.id, "a", &late)
@@ -144,14 +149,7 @@ async fn joins_naming_old_tiers_while_the_edit_lands_never_exceed_the_event_capa
     assert!(count(&rows, "confirmed") <= 20, "overbooked: {rows:?}");
     assert_eq!(count(&rows, "confirmed") as usize, confirmed_answers + 1);
     // Once the edit has landed, the old tiers take nothing.
-    app.eventually("the edit reaches join", async || {
-        app.counts(&event.id)
-            .await
-            .tiers
-            .iter()
-            .all(|t| t.tier_id == "c")
-    })
-    .await;
+    only_tier_c_offered(&app, &event.id).await;
     let (_, late) = new_user(&app);
     let refused = join_tier(&app.join, &event.id, "b", &late)
         .await
