@@ -1,5 +1,5 @@
 # CityEvents: the commands a newcomer needs. Each target is a script in scripts/.
-.PHONY: run stop test faults lint ci bench proto sqlx-prepare infra help
+.PHONY: run stop test e2e faults lint ci bench proto sqlx-prepare infra help
 
 run:          ## start PostgreSQL, Redis, NATS and every service, seed demo data
 	@bash scripts/run.sh
@@ -7,6 +7,8 @@ stop:         ## stop what `make run` started
 	@bash scripts/stop.sh
 test:         ## the whole suite against real PostgreSQL, Redis and NATS
 	@bash scripts/test.sh
+e2e:          ## the main journey through the BFF against the built binaries (REST, SSE, grpcio)
+	@bash scripts/e2e.sh
 faults:       ## join storms against the built binaries (SIGKILL, SIGTERM), reconciled
 	@bash scripts/faults.sh
 bench:        ## join load scenarios (optimised build): joins/s, p50/p95/p99

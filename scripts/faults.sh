@@ -20,40 +20,8 @@ GOOGLEAPIS=$(bash "$ROOT/scripts/proto-deps.sh")
 
 log "building the binaries"
 (cd "$ROOT" && SQLX_OFFLINE=true cargo build -q --bins)
-BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug"
-"$BIN/auth" keygen >"$F/auth.pem"; "$BIN/auth" keygen >"$F/tickets.pem"; "$BIN/auth" sealkey >"$F/seal.key"
-prefix="F$(date +%s)"
-for svc in auth event join; do
-  psql -q -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -c "DROP DATABASE IF EXISTS faults_$svc" -c "CREATE DATABASE faults_$svc"
-done
-
-declare -A PORT=([auth]=51061 [event]=51062 [join]=51063) ADMIN=([auth]=9161 [event]=9162 [join]=9163)
-# start SERVICE: the settings every service has, then its own (unknown keys are errors).
-start() {
-  local svc=$1 own=()
-  case $svc in
-    auth) own=(CITYEVENTS_TOKENS__VERIFIER__REVOCATION_PREFIX="$prefix:auth:"
-               CITYEVENTS_TOKENS__SIGNING_KEY_FILES="[\"$F/auth.pem\"]" CITYEVENTS_TOKENS__LINK_SEAL__KEY_FILES="[\"$F/seal.key\"]"
-               CITYEVENTS_RATE_LIMITS__REGISTER_PER_ADDRESS='{per_minute=60000,burst=10000}'
-               CITYEVENTS_RATE_LIMITS__LOGIN_PER_ADDRESS='{per_minute=60000,burst=10000}') ;;
-    event) own=(CITYEVENTS_VERIFIER__REVOCATION_PREFIX="$prefix:auth:" CITYEVENTS_AUTH__ENDPOINT="http://127.0.0.1:${PORT[auth]}") ;;
-    join) own=(CITYEVENTS_VERIFIER__REVOCATION_PREFIX="$prefix:auth:" CITYEVENTS_AUTH__ENDPOINT="http://127.0.0.1:${PORT[auth]}"
-               CITYEVENTS_EVENT__ENDPOINT="http://127.0.0.1:${PORT[event]}" CITYEVENTS_TICKETS__SIGNING_KEY_FILE="$F/tickets.pem") ;;
-  esac
-  env CITYEVENTS_SERVER__GRPC_ADDR="127.0.0.1:${PORT[$svc]}" CITYEVENTS_SERVER__ADMIN_ADDR="127.0.0.1:${ADMIN[$svc]}" \
-    CITYEVENTS_SERVER__DRAIN_DELAY_MS=200 CITYEVENTS_TELEMETRY__LOG_FILTER=warn \
-    CITYEVENTS_DATABASE__URL="$(pg_url "faults_$svc")" CITYEVENTS_REDIS__URL="redis://127.0.0.1:$REDIS_PORT" \
-    CITYEVENTS_NATS__STREAM_PREFIX="$prefix" "${own[@]}" \
-    "$BIN/$svc" serve >>"$F/$svc.log" 2>&1 &
-  echo $! >"$F/$svc.pid"
-  for _ in $(seq 100); do
-    grpcurl -plaintext -d '{}' "127.0.0.1:${PORT[$svc]}" grpc.health.v1.Health/Check >/dev/null 2>&1 && return
-    sleep 0.1
-  done
-  log "$svc did not start"; tail -20 "$F/$svc.log"; exit 1
-}
-stop_all() { for svc in join event auth; do [ -f "$F/$svc.pid" ] && kill "$(cat "$F/$svc.pid")" 2>/dev/null || true; done; }
-trap stop_all EXIT
+source "$ROOT/scripts/mesh.sh"
+mesh_init "$F" faults 51060
 start auth
 start event
 start join

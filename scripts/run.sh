@@ -27,11 +27,13 @@ start() {
     log "$name already running"
     return
   fi
+  # The BFF keeps no database of its own.
+  local db=()
+  [ "$name" = bff ] || db=(CITYEVENTS_DATABASE__URL="$(pg_url "cityevents_$name")")
   CITYEVENTS_SERVER__GRPC_ADDR="127.0.0.1:$grpc" \
   CITYEVENTS_SERVER__ADMIN_ADDR="127.0.0.1:$admin" \
-  CITYEVENTS_DATABASE__URL="$(pg_url "cityevents_$name")" \
   CITYEVENTS_REDIS__URL="redis://127.0.0.1:$REDIS_PORT" \
-    env "$@" nohup "$BIN/$name" serve >"$RUN/$name.log" 2>&1 &
+    env "${db[@]}" "$@" nohup "$BIN/$name" serve >"$RUN/$name.log" 2>&1 &
   echo $! >"$RUN/$name.pid"
   for _ in $(seq 100); do
     grpcurl -plaintext -d '{}' "127.0.0.1:$grpc" grpc.health.v1.Health/Check >/dev/null 2>&1 && break
@@ -41,9 +43,17 @@ start() {
     log "$name did not become healthy; see $RUN/$name.log"; tail -5 "$RUN/$name.log"; exit 1; }
 }
 
-start auth 50051 9101 CITYEVENTS_TOKENS__SIGNING_KEY_FILES="[\"$key\"]" CITYEVENTS_TOKENS__LINK_SEAL__KEY_FILES="[\"$seal\"]"
+# Auth believes the BFF's x-forwarded-for (its per-address limits see the
+# real client, not one address for the whole site).
+start auth 50051 9101 CITYEVENTS_TOKENS__SIGNING_KEY_FILES="[\"$key\"]" CITYEVENTS_TOKENS__LINK_SEAL__KEY_FILES="[\"$seal\"]" \
+  CITYEVENTS_TRUSTED_PROXIES='["127.0.0.1"]'
+
 start event 50052 9102 CITYEVENTS_AUTH__ENDPOINT=http://127.0.0.1:50051 CITYEVENTS_JOIN__ENDPOINT=http://127.0.0.1:50053
 start join 50053 9103 CITYEVENTS_AUTH__ENDPOINT=http://127.0.0.1:50051 CITYEVENTS_EVENT__ENDPOINT=http://127.0.0.1:50052 CITYEVENTS_TICKETS__SIGNING_KEY_FILE="$tickets"
+# The public edge: gRPC, gRPC-web, REST/JSON and server-sent events on :8080.
+start bff 8080 9107 CITYEVENTS_AUTH__ENDPOINT=http://127.0.0.1:50051 CITYEVENTS_EVENT__ENDPOINT=http://127.0.0.1:50052 \
+  CITYEVENTS_JOIN__ENDPOINT=http://127.0.0.1:50053 CITYEVENTS_EDGE__CORS_ORIGINS='["http://localhost:5173","http://127.0.0.1:5173"]'
+
 
 # Demo accounts (idempotent): an admin and a user, both verified.
 seed() {
@@ -74,15 +84,17 @@ fi
 
 cat <<MSG
 
-CityEvents is running.
+CityEvents is running. The public API (gRPC, gRPC-web, REST/JSON) is at http://127.0.0.1:8080
+  bff      http  127.0.0.1:8080    metrics http://127.0.0.1:9107/metrics   log $RUN/bff.log   OpenAPI http://127.0.0.1:8080/openapi.json
   auth     gRPC  127.0.0.1:50051   metrics http://127.0.0.1:9101/metrics   log $RUN/auth.log
   event    gRPC  127.0.0.1:50052   metrics http://127.0.0.1:9102/metrics   log $RUN/event.log
   join     gRPC  127.0.0.1:50053   metrics http://127.0.0.1:9103/metrics   log $RUN/join.log
   postgres $(pg_url)   redis redis://127.0.0.1:$REDIS_PORT   nats nats://127.0.0.1:$NATS_PORT
 Demo accounts (password "cityevents-demo"): admin@cityevents.local (admin), ada@cityevents.local
-Try:  grpcurl -plaintext -d '{"email":"ada@cityevents.local","password":"cityevents-demo"}' \\
-        127.0.0.1:50051 cityevents.auth.v1.AuthService/Login
-      grpcurl -plaintext -H "authorization: Bearer <accessToken>" -d '{"event_id":"<id>"}' \\
-        127.0.0.1:50053 cityevents.join.v1.JoinService/Join
+Try:  curl -s -X POST http://127.0.0.1:8080/v1/account:signIn -H 'content-type: application/json' \\
+        -d '{"email":"ada@cityevents.local","password":"cityevents-demo"}'
+      curl -s -X POST http://127.0.0.1:8080/v1/events/<id>/registration -H 'content-type: application/json' \\
+        -H "authorization: Bearer <accessToken>" -H 'idempotency-key: try-1' -d '{}'
+      grpcurl -plaintext -d '{"event_id":"<id>"}' 127.0.0.1:8080 cityevents.api.v1.LiveService/WatchEvent
 Stop: make stop
 MSG

@@ -8,8 +8,6 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use prost::Message;
-
 /// This crate's folder, as `cargo test` says at run time: a test binary
 /// reused from a build cache shared by clones at other paths would carry the
 /// compile-time path of whichever clone built it.
@@ -58,8 +56,8 @@ fn generate(out: &Path) {
     let root = repo_root().join("proto");
     let mut files = Vec::new();
     proto_files(&root.join("cityevents"), &mut files);
-    let fds = protox::Compiler::new([root.clone(), googleapis_dir()])
-        .expect("compiler")
+    let mut compiler = protox::Compiler::new([root.clone(), googleapis_dir()]).expect("compiler");
+    compiler
         .include_imports(true)
         .include_source_info(true)
         .open_files(
@@ -67,9 +65,15 @@ fn generate(out: &Path) {
                 .iter()
                 .map(|f| f.strip_prefix(&root).expect("under proto/")),
         )
-        .expect("proto files compile")
-        .file_descriptor_set();
-    std::fs::write(out.join("descriptor.bin"), fds.encode_to_vec()).expect("write descriptor");
+        .expect("proto files compile");
+    // Encoded by protox itself: prost-types' copy would drop the custom
+    // options (`google.api.http`) the BFF's REST routes are read from.
+    std::fs::write(
+        out.join("descriptor.bin"),
+        compiler.encode_file_descriptor_set(),
+    )
+    .expect("write descriptor");
+    let fds = compiler.file_descriptor_set();
     tonic_prost_build::configure()
         .out_dir(out)
         .include_file("mod.rs")

@@ -93,6 +93,37 @@ impl ErrorCode {
         }
     }
 
+    /// The HTTP status of any gRPC code (the BFF's REST answers): the
+    /// table's mapping, and the usual one for codes the table never sends.
+    pub fn http_of(code: tonic::Code) -> http::StatusCode {
+        use http::StatusCode as S;
+        use tonic::Code as C;
+        let ours = [
+            Self::InvalidArgument,
+            Self::Unauthenticated,
+            Self::PermissionDenied,
+            Self::NotFound,
+            Self::AlreadyExists,
+            Self::FailedPrecondition,
+            Self::Conflict,
+            Self::ResourceExhausted,
+            Self::Unavailable,
+            Self::DeadlineExceeded,
+            Self::Internal,
+        ];
+        if let Some(c) = ours.into_iter().find(|c| c.grpc() == code) {
+            return c.http();
+        }
+        match code {
+            C::Ok => S::OK,
+            C::OutOfRange => S::BAD_REQUEST,
+            C::Unimplemented => S::NOT_IMPLEMENTED,
+            // The caller went away: nginx's 499 is no standard; 408 is close.
+            C::Cancelled => S::REQUEST_TIMEOUT,
+            _ => S::INTERNAL_SERVER_ERROR,
+        }
+    }
+
     /// The fixed message for codes whose cause must not reach the caller.
     fn fixed_message(self) -> Option<&'static str> {
         match self {
@@ -373,6 +404,13 @@ mod tests {
             Internal,
         ];
         let reasons: std::collections::HashSet<_> = all.iter().map(|c| c.as_str()).collect();
+        for c in all {
+            assert_eq!(ErrorCode::http_of(c.grpc()), c.http(), "{c}");
+        }
+        assert_eq!(
+            ErrorCode::http_of(tonic::Code::Unimplemented),
+            http::StatusCode::NOT_IMPLEMENTED
+        );
         assert_eq!(reasons.len(), all.len());
         assert!(all.iter().all(|c| c.http().as_u16() >= 400));
     }

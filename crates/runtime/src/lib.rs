@@ -20,6 +20,7 @@ pub mod grpc;
 pub mod host;
 pub mod metrics;
 pub mod parse;
+pub mod ratelimit;
 pub mod redis;
 pub mod shutdown;
 pub mod telemetry;

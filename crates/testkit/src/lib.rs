@@ -92,6 +92,8 @@ pub struct World {
     pub verifier: VerifierConfig,
     pub key: SigningKey,
     pub auth: ClientConfig,
+    /// The key auth seals one-time links with (the mail service's copy).
+    pub link_seal: cityevents_authn::sealed::SealConfig,
     issuer: Issuer,
     _auth_stop: CancelOnDrop,
 }
@@ -144,6 +146,7 @@ impl World {
         cfg.tokens.link_seal.keys = vec![Secret::new(
             cityevents_authn::sealed::generate_key().unwrap(),
         )];
+        let link_seal = cfg.tokens.link_seal.clone();
         let host = auth::build(cfg.clone()).await.expect("auth builds");
         let addr: SocketAddr = host.grpc_addr();
         let stop = CancellationToken::new();
@@ -160,6 +163,7 @@ impl World {
             verifier,
             key,
             auth,
+            link_seal,
             issuer,
             _auth_stop: CancelOnDrop(std::sync::Arc::new(stop)),
         }

@@ -16,9 +16,9 @@ use crate::api::{AuthApi, State};
 use crate::config::Config;
 use crate::metrics::AuthMetrics;
 use crate::passwords::Passwords;
-use crate::ratelimit::RateLimiter;
 use crate::revocation_copy::RevocationCopy;
 use crate::tokens::Issuer;
+use cityevents_runtime::ratelimit::RateLimiter;
 
 /// Connects to the stores, migrates if configured, binds the listeners; the
 /// outbox relay runs beside the server.

@@ -100,15 +100,7 @@ impl TokenConfig {
     }
 }
 
-/// One GCRA limit: `burst` requests at once, refilled at `per_minute`.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Limit {
-    /// Sustained rate.
-    pub per_minute: u32,
-    /// Requests allowed back to back.
-    pub burst: u32,
-}
+pub use cityevents_runtime::ratelimit::Limit;
 
 /// The limits the auth service enforces.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -124,32 +116,17 @@ pub struct RateLimits {
     pub mail_per_account: Limit,
 }
 
-impl Limit {
-    /// Refuses limits the limiter cannot enforce: over 60,000 a minute the
-    /// emission interval rounds to 0 ms and Redis refuses the expiry, which
-    /// made every Register and Login UNAVAILABLE.
-    fn validate(&self, name: &str) -> anyhow::Result<()> {
-        anyhow::ensure!(
-            (1..=60_000).contains(&self.per_minute),
-            "rate_limits.{name}.per_minute must be 1 to 60000 (got {})",
-            self.per_minute
-        );
-        anyhow::ensure!(
-            (1..=100_000).contains(&self.burst),
-            "rate_limits.{name}.burst must be 1 to 100000 (got {})",
-            self.burst
-        );
-        Ok(())
-    }
-}
-
 impl RateLimits {
     /// Checks every limit at start-up.
     pub fn validate(&self) -> anyhow::Result<()> {
-        self.login_per_account.validate("login_per_account")?;
-        self.login_per_address.validate("login_per_address")?;
-        self.register_per_address.validate("register_per_address")?;
-        self.mail_per_account.validate("mail_per_account")
+        self.login_per_account
+            .validate("rate_limits.login_per_account")?;
+        self.login_per_address
+            .validate("rate_limits.login_per_address")?;
+        self.register_per_address
+            .validate("rate_limits.register_per_address")?;
+        self.mail_per_account
+            .validate("rate_limits.mail_per_account")
     }
 }
 

@@ -18,7 +18,6 @@ pub mod app;
 pub mod config;
 pub mod metrics;
 pub mod passwords;
-pub mod ratelimit;
 pub mod revocation_copy;
 pub mod store;
 pub mod tokens;

@@ -80,6 +80,10 @@ pub struct ResetPasswordRequest {
 }
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct ResetPasswordResponse {}
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct RequestEmailVerificationRequest {}
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct RequestEmailVerificationResponse {}
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct CreateEventRequest {
     #[prost(message, optional, tag = "1")]
@@ -154,6 +158,20 @@ pub struct ReportEventRequest {
 }
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct ReportEventResponse {}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ListMyEventsRequest {
+    #[prost(int32, tag = "1")]
+    pub page_size: i32,
+    #[prost(string, tag = "2")]
+    pub page_token: ::prost::alloc::string::String,
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ListMyEventsResponse {
+    #[prost(message, repeated, tag = "1")]
+    pub events: ::prost::alloc::vec::Vec<super::super::event::v1::Event>,
+    #[prost(string, tag = "2")]
+    pub next_page_token: ::prost::alloc::string::String,
+}
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct JoinEventRequest {
     #[prost(string, tag = "1")]
@@ -217,6 +235,43 @@ pub struct CheckInResponse {
     pub registration: ::core::option::Option<super::super::join::v1::Registration>,
     #[prost(bool, tag = "2")]
     pub first_check_in: bool,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ListWaitlistRequest {
+    #[prost(string, tag = "1")]
+    pub event_id: ::prost::alloc::string::String,
+    #[prost(int32, tag = "2")]
+    pub page_size: i32,
+    #[prost(string, tag = "3")]
+    pub page_token: ::prost::alloc::string::String,
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ListWaitlistResponse {
+    #[prost(message, repeated, tag = "1")]
+    pub registrations: ::prost::alloc::vec::Vec<super::super::join::v1::Registration>,
+    #[prost(string, tag = "2")]
+    pub next_page_token: ::prost::alloc::string::String,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct RemoveAttendeeRequest {
+    #[prost(string, tag = "1")]
+    pub event_id: ::prost::alloc::string::String,
+    #[prost(string, tag = "2")]
+    pub user_id: ::prost::alloc::string::String,
+    #[prost(string, tag = "3")]
+    pub reason: ::prost::alloc::string::String,
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct RemoveAttendeeResponse {
+    #[prost(message, optional, tag = "1")]
+    pub registration: ::core::option::Option<super::super::join::v1::Registration>,
+}
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct GetTicketKeyRequest {}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct GetTicketKeyResponse {
+    #[prost(message, optional, tag = "1")]
+    pub key: ::core::option::Option<super::super::auth::v1::Jwk>,
 }
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct SearchEventsRequest {
@@ -553,6 +608,36 @@ pub mod account_service_client {
                 );
             self.inner.unary(req, path, codec).await
         }
+        /// Sends the verification mail again (signed in, not yet verified).
+        pub async fn request_email_verification(
+            &mut self,
+            request: impl tonic::IntoRequest<super::RequestEmailVerificationRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::RequestEmailVerificationResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/cityevents.api.v1.AccountService/RequestEmailVerification",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(
+                    GrpcMethod::new(
+                        "cityevents.api.v1.AccountService",
+                        "RequestEmailVerification",
+                    ),
+                );
+            self.inner.unary(req, path, codec).await
+        }
     }
 }
 /// Generated server implementations.
@@ -613,6 +698,14 @@ pub mod account_service_server {
             request: tonic::Request<super::ResetPasswordRequest>,
         ) -> std::result::Result<
             tonic::Response<super::ResetPasswordResponse>,
+            tonic::Status,
+        >;
+        /// Sends the verification mail again (signed in, not yet verified).
+        async fn request_email_verification(
+            &self,
+            request: tonic::Request<super::RequestEmailVerificationRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::RequestEmailVerificationResponse>,
             tonic::Status,
         >;
     }
@@ -1058,6 +1151,57 @@ pub mod account_service_server {
                     };
                     Box::pin(fut)
                 }
+                "/cityevents.api.v1.AccountService/RequestEmailVerification" => {
+                    #[allow(non_camel_case_types)]
+                    struct RequestEmailVerificationSvc<T: AccountService>(pub Arc<T>);
+                    impl<
+                        T: AccountService,
+                    > tonic::server::UnaryService<super::RequestEmailVerificationRequest>
+                    for RequestEmailVerificationSvc<T> {
+                        type Response = super::RequestEmailVerificationResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<
+                                super::RequestEmailVerificationRequest,
+                            >,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as AccountService>::request_email_verification(
+                                        &inner,
+                                        request,
+                                    )
+                                    .await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = RequestEmailVerificationSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
                 _ => {
                     Box::pin(async move {
                         let mut response = http::Response::new(
@@ -1344,6 +1488,33 @@ pub mod events_service_client {
                 );
             self.inner.unary(req, path, codec).await
         }
+        /// The events the caller organizes (drafts included), newest first.
+        pub async fn list_my_events(
+            &mut self,
+            request: impl tonic::IntoRequest<super::ListMyEventsRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::ListMyEventsResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/cityevents.api.v1.EventsService/ListMyEvents",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(
+                    GrpcMethod::new("cityevents.api.v1.EventsService", "ListMyEvents"),
+                );
+            self.inner.unary(req, path, codec).await
+        }
     }
 }
 /// Generated server implementations.
@@ -1399,6 +1570,14 @@ pub mod events_service_server {
             request: tonic::Request<super::ReportEventRequest>,
         ) -> std::result::Result<
             tonic::Response<super::ReportEventResponse>,
+            tonic::Status,
+        >;
+        /// The events the caller organizes (drafts included), newest first.
+        async fn list_my_events(
+            &self,
+            request: tonic::Request<super::ListMyEventsRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::ListMyEventsResponse>,
             tonic::Status,
         >;
     }
@@ -1749,6 +1928,51 @@ pub mod events_service_server {
                     };
                     Box::pin(fut)
                 }
+                "/cityevents.api.v1.EventsService/ListMyEvents" => {
+                    #[allow(non_camel_case_types)]
+                    struct ListMyEventsSvc<T: EventsService>(pub Arc<T>);
+                    impl<
+                        T: EventsService,
+                    > tonic::server::UnaryService<super::ListMyEventsRequest>
+                    for ListMyEventsSvc<T> {
+                        type Response = super::ListMyEventsResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::ListMyEventsRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as EventsService>::list_my_events(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = ListMyEventsSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
                 _ => {
                     Box::pin(async move {
                         let mut response = http::Response::new(
@@ -2023,6 +2247,97 @@ pub mod registrations_service_client {
                 );
             self.inner.unary(req, path, codec).await
         }
+        /// Organizers: the waitlist in order, with positions.
+        pub async fn list_waitlist(
+            &mut self,
+            request: impl tonic::IntoRequest<super::ListWaitlistRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::ListWaitlistResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/cityevents.api.v1.RegistrationsService/ListWaitlist",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(
+                    GrpcMethod::new(
+                        "cityevents.api.v1.RegistrationsService",
+                        "ListWaitlist",
+                    ),
+                );
+            self.inner.unary(req, path, codec).await
+        }
+        /// Organizers: removes a person's registration (promoting the waitlist).
+        pub async fn remove_attendee(
+            &mut self,
+            request: impl tonic::IntoRequest<super::RemoveAttendeeRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::RemoveAttendeeResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/cityevents.api.v1.RegistrationsService/RemoveAttendee",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(
+                    GrpcMethod::new(
+                        "cityevents.api.v1.RegistrationsService",
+                        "RemoveAttendee",
+                    ),
+                );
+            self.inner.unary(req, path, codec).await
+        }
+        /// The public key ticket codes are signed with (a JWK), for doors that
+        /// check tickets offline. No login needed.
+        pub async fn get_ticket_key(
+            &mut self,
+            request: impl tonic::IntoRequest<super::GetTicketKeyRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::GetTicketKeyResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/cityevents.api.v1.RegistrationsService/GetTicketKey",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(
+                    GrpcMethod::new(
+                        "cityevents.api.v1.RegistrationsService",
+                        "GetTicketKey",
+                    ),
+                );
+            self.inner.unary(req, path, codec).await
+        }
     }
 }
 /// Generated server implementations.
@@ -2070,6 +2385,31 @@ pub mod registrations_service_server {
             &self,
             request: tonic::Request<super::CheckInRequest>,
         ) -> std::result::Result<tonic::Response<super::CheckInResponse>, tonic::Status>;
+        /// Organizers: the waitlist in order, with positions.
+        async fn list_waitlist(
+            &self,
+            request: tonic::Request<super::ListWaitlistRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::ListWaitlistResponse>,
+            tonic::Status,
+        >;
+        /// Organizers: removes a person's registration (promoting the waitlist).
+        async fn remove_attendee(
+            &self,
+            request: tonic::Request<super::RemoveAttendeeRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::RemoveAttendeeResponse>,
+            tonic::Status,
+        >;
+        /// The public key ticket codes are signed with (a JWK), for doors that
+        /// check tickets offline. No login needed.
+        async fn get_ticket_key(
+            &self,
+            request: tonic::Request<super::GetTicketKeyRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::GetTicketKeyResponse>,
+            tonic::Status,
+        >;
     }
     /// RegistrationsService: joining events.
     #[derive(Debug)]
@@ -2366,6 +2706,147 @@ pub mod registrations_service_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = CheckInSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/cityevents.api.v1.RegistrationsService/ListWaitlist" => {
+                    #[allow(non_camel_case_types)]
+                    struct ListWaitlistSvc<T: RegistrationsService>(pub Arc<T>);
+                    impl<
+                        T: RegistrationsService,
+                    > tonic::server::UnaryService<super::ListWaitlistRequest>
+                    for ListWaitlistSvc<T> {
+                        type Response = super::ListWaitlistResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::ListWaitlistRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as RegistrationsService>::list_waitlist(&inner, request)
+                                    .await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = ListWaitlistSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/cityevents.api.v1.RegistrationsService/RemoveAttendee" => {
+                    #[allow(non_camel_case_types)]
+                    struct RemoveAttendeeSvc<T: RegistrationsService>(pub Arc<T>);
+                    impl<
+                        T: RegistrationsService,
+                    > tonic::server::UnaryService<super::RemoveAttendeeRequest>
+                    for RemoveAttendeeSvc<T> {
+                        type Response = super::RemoveAttendeeResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::RemoveAttendeeRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as RegistrationsService>::remove_attendee(
+                                        &inner,
+                                        request,
+                                    )
+                                    .await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = RemoveAttendeeSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/cityevents.api.v1.RegistrationsService/GetTicketKey" => {
+                    #[allow(non_camel_case_types)]
+                    struct GetTicketKeySvc<T: RegistrationsService>(pub Arc<T>);
+                    impl<
+                        T: RegistrationsService,
+                    > tonic::server::UnaryService<super::GetTicketKeyRequest>
+                    for GetTicketKeySvc<T> {
+                        type Response = super::GetTicketKeyResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::GetTicketKeyRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as RegistrationsService>::get_ticket_key(&inner, request)
+                                    .await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = GetTicketKeySvc(inner);
                         let codec = tonic_prost::ProstCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(
@@ -2814,7 +3295,9 @@ pub mod live_service_client {
     )]
     use tonic::codegen::*;
     use tonic::codegen::http::Uri;
-    /// LiveService: server-streamed updates (gRPC and gRPC-web; SSE on REST).
+    /// LiveService: server-streamed updates (gRPC and gRPC-web; server-sent
+    /// events on REST). The first message is the current state (the event, then
+    /// its counts); then every change, latest counts winning for a slow reader.
     #[derive(Debug, Clone)]
     pub struct LiveServiceClient<T> {
         inner: tonic::client::Grpc<T>,
@@ -2945,7 +3428,9 @@ pub mod live_service_server {
             request: tonic::Request<super::WatchEventRequest>,
         ) -> std::result::Result<tonic::Response<Self::WatchEventStream>, tonic::Status>;
     }
-    /// LiveService: server-streamed updates (gRPC and gRPC-web; SSE on REST).
+    /// LiveService: server-streamed updates (gRPC and gRPC-web; server-sent
+    /// events on REST). The first message is the current state (the event, then
+    /// its counts); then every change, latest counts winning for a slow reader.
     #[derive(Debug)]
     pub struct LiveServiceServer<T> {
         inner: Arc<T>,

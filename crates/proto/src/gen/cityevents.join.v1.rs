@@ -169,6 +169,16 @@ pub struct CheckInResponse {
     #[prost(bool, tag = "2")]
     pub first_check_in: bool,
 }
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct GetTicketKeyRequest {}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct GetTicketKeyResponse {
+    /// Ed25519 (OKP) public key; a ticket code is
+    /// base64url(registration id || event id || signature) over
+    /// "cityevents-ticket-v1" || registration id || event id (16-byte UUIDs).
+    #[prost(message, optional, tag = "1")]
+    pub key: ::core::option::Option<super::super::auth::v1::Jwk>,
+}
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
 #[repr(i32)]
 pub enum RegistrationStatus {
@@ -507,6 +517,34 @@ pub mod join_service_client {
                 .insert(GrpcMethod::new("cityevents.join.v1.JoinService", "CheckIn"));
             self.inner.unary(req, path, codec).await
         }
+        /// GetTicketKey returns the public key ticket codes are signed with, so a
+        /// door can check tickets offline. Needs no login.
+        pub async fn get_ticket_key(
+            &mut self,
+            request: impl tonic::IntoRequest<super::GetTicketKeyRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::GetTicketKeyResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/cityevents.join.v1.JoinService/GetTicketKey",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(
+                    GrpcMethod::new("cityevents.join.v1.JoinService", "GetTicketKey"),
+                );
+            self.inner.unary(req, path, codec).await
+        }
     }
 }
 /// Generated server implementations.
@@ -581,6 +619,15 @@ pub mod join_service_server {
             &self,
             request: tonic::Request<super::CheckInRequest>,
         ) -> std::result::Result<tonic::Response<super::CheckInResponse>, tonic::Status>;
+        /// GetTicketKey returns the public key ticket codes are signed with, so a
+        /// door can check tickets offline. Needs no login.
+        async fn get_ticket_key(
+            &self,
+            request: tonic::Request<super::GetTicketKeyRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::GetTicketKeyResponse>,
+            tonic::Status,
+        >;
     }
     /// JoinService owns registrations: join, leave, waitlist, tickets, check-in.
     ///
@@ -1005,6 +1052,51 @@ pub mod join_service_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = CheckInSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/cityevents.join.v1.JoinService/GetTicketKey" => {
+                    #[allow(non_camel_case_types)]
+                    struct GetTicketKeySvc<T: JoinService>(pub Arc<T>);
+                    impl<
+                        T: JoinService,
+                    > tonic::server::UnaryService<super::GetTicketKeyRequest>
+                    for GetTicketKeySvc<T> {
+                        type Response = super::GetTicketKeyResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::GetTicketKeyRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as JoinService>::get_ticket_key(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = GetTicketKeySvc(inner);
                         let codec = tonic_prost::ProstCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(

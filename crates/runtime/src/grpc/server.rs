@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::body::Body;
 use tonic::server::NamedService;
-use tonic::service::RoutesBuilder;
+use tonic::service::Routes;
 use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
@@ -30,10 +30,11 @@ const MAX_PENDING_ACCEPT_RESETS: usize = 4_096;
 /// Streams the server may reset on errors, per connection, before GOAWAY.
 const MAX_LOCAL_ERROR_RESETS: usize = 65_536;
 
-/// The gRPC services one binary serves.
+/// The gRPC services one binary serves (and, at the edge, the HTTP routes
+/// and layers around them).
 #[derive(Default)]
 pub struct ServiceSet {
-    routes: RoutesBuilder,
+    routes: Routes,
     names: Vec<&'static str>,
 }
 
@@ -55,7 +56,21 @@ impl ServiceSet {
         S::Future: Send + 'static,
     {
         self.names.push(S::NAME);
-        self.routes.add_service(svc);
+        self.routes = self.routes.add_service(svc);
+        self
+    }
+
+    /// The gRPC services added so far, as one in-process service: the BFF's
+    /// REST transcoder dispatches into it without a network hop.
+    pub fn routes(&self) -> Routes {
+        self.routes.clone()
+    }
+
+    /// Rewrites the router, e.g. to add HTTP routes, a fallback and
+    /// edge layers (gRPC-web, CORS) in front of the gRPC services. The
+    /// server's own layers (context, metrics) stay outermost.
+    pub fn map_router(mut self, f: impl FnOnce(axum::Router) -> axum::Router) -> Self {
+        self.routes = Routes::from(f(self.routes.into_axum_router()));
         self
     }
 }
@@ -129,7 +144,7 @@ impl GrpcServer {
             .concurrency_limit_per_connection(config.concurrency_limit)
             .accept_http1(true)
             .layer(layers)
-            .add_routes(services.routes.routes())
+            .add_routes(services.routes)
             .add_service(health_service)
             .add_service(reflection);
 

@@ -23,8 +23,8 @@ use cityevents_runtime::error::{Reply, reply};
 use crate::config::{RateLimits, TokenConfig};
 use crate::metrics::AuthMetrics;
 use crate::passwords::Passwords;
-use crate::ratelimit::RateLimiter;
 use crate::tokens::Issuer;
+use cityevents_runtime::ratelimit::RateLimiter;
 
 /// Everything the handlers share.
 pub struct State {

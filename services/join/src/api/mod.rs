@@ -138,4 +138,13 @@ impl JoinService for JoinApi {
     async fn check_in(&self, req: Request<pb::CheckInRequest>) -> Reply<pb::CheckInResponse> {
         reply(self.state.check_in(req).await)
     }
+    #[tracing::instrument(skip_all)]
+    async fn get_ticket_key(
+        &self,
+        _req: Request<pb::GetTicketKeyRequest>,
+    ) -> Reply<pb::GetTicketKeyResponse> {
+        reply(Ok(pb::GetTicketKeyResponse {
+            key: Some(self.state.tickets.public_jwk()),
+        }))
+    }
 }

@@ -1,15 +1,45 @@
 //! GCRA rate limits in Redis: one key per (limit, subject), one atomic script
-//! per check, using Redis's clock so replicas agree.
+//! per check, using Redis's clock so replicas agree. Auth limits sign-ins and
+//! sign-ups with it; the BFF limits every caller at the edge.
 
 use std::time::Duration;
 
 use redis::Script;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use cityevents_runtime::redis::Redis;
-use cityevents_runtime::{Error, ErrorCode, Result};
+use crate::redis::Redis;
+use crate::{Error, ErrorCode, Result};
 
-use crate::config::Limit;
+/// One GCRA limit: `burst` requests at once, refilled at `per_minute`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limit {
+    /// Sustained rate.
+    pub per_minute: u32,
+    /// Requests allowed back to back.
+    pub burst: u32,
+}
+
+impl Limit {
+    /// Refuses limits the limiter cannot enforce: over 60,000 a minute the
+    /// emission interval rounds to 0 ms and Redis refuses the expiry, which
+    /// made every Register and Login UNAVAILABLE. `name` is the setting's
+    /// path, named in the message.
+    pub fn validate(&self, name: &str) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            (1..=60_000).contains(&self.per_minute),
+            "{name}.per_minute must be 1 to 60000 (got {})",
+            self.per_minute
+        );
+        anyhow::ensure!(
+            (1..=100_000).contains(&self.burst),
+            "{name}.burst must be 1 to 100000 (got {})",
+            self.burst
+        );
+        Ok(())
+    }
+}
 
 // KEYS[1]: theoretical arrival time (ms). ARGV[1]: emission interval (ms),
 // ARGV[2]: burst. Returns 0 when allowed, else the ms to wait.

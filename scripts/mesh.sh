@@ -1,0 +1,55 @@
+# Sourced by faults.sh and e2e.sh: runs the built binaries (not in-process)
+# on fixed loopback ports against databases <db>_<service> and streams under
+# a fresh prefix. Needs lib.sh sourced first.
+#   mesh_init DIR DB PORT_BASE   keys, databases, ports (PORT_BASE+1 … +4)
+#   start SERVICE                starts it and waits for its health
+#   stop_all                     stops every service started
+mesh_init() {
+  M=$1 MESH_DB=$2
+  local base=$3
+  BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug"
+  "$BIN/auth" keygen >"$M/auth.pem"; "$BIN/auth" keygen >"$M/tickets.pem"; "$BIN/auth" sealkey >"$M/seal.key"
+  prefix="${MESH_DB^^}$(date +%s)"
+  for svc in auth event join; do
+    psql -q -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -c "DROP DATABASE IF EXISTS ${MESH_DB}_$svc" -c "CREATE DATABASE ${MESH_DB}_$svc"
+  done
+  declare -gA PORT=([auth]=$((base + 1)) [event]=$((base + 2)) [join]=$((base + 3)) [bff]=$((base + 4)))
+  declare -gA ADMIN=([auth]=$((base + 9101)) [event]=$((base + 9102)) [join]=$((base + 9103)) [bff]=$((base + 9104)))
+  trap stop_all EXIT
+}
+
+# start SERVICE: the settings every service has, then its own (unknown keys are errors).
+start() {
+  local svc=$1 own=() verifier=(CITYEVENTS_VERIFIER__REVOCATION_PREFIX="$prefix:auth:")
+  local auth="http://127.0.0.1:${PORT[auth]}" event="http://127.0.0.1:${PORT[event]}" join="http://127.0.0.1:${PORT[join]}"
+  case $svc in
+    auth) own=(CITYEVENTS_TOKENS__VERIFIER__REVOCATION_PREFIX="$prefix:auth:"
+               CITYEVENTS_TOKENS__SIGNING_KEY_FILES="[\"$M/auth.pem\"]" CITYEVENTS_TOKENS__LINK_SEAL__KEY_FILES="[\"$M/seal.key\"]"
+               CITYEVENTS_TRUSTED_PROXIES='["127.0.0.1"]'
+               CITYEVENTS_RATE_LIMITS__REGISTER_PER_ADDRESS='{per_minute=60000,burst=10000}'
+               CITYEVENTS_RATE_LIMITS__LOGIN_PER_ADDRESS='{per_minute=60000,burst=10000}') ;;
+    event) own=("${verifier[@]}" CITYEVENTS_AUTH__ENDPOINT="$auth") ;;
+    join) own=("${verifier[@]}" CITYEVENTS_AUTH__ENDPOINT="$auth" CITYEVENTS_EVENT__ENDPOINT="$event"
+               CITYEVENTS_TICKETS__SIGNING_KEY_FILE="$M/tickets.pem") ;;
+    bff) own=("${verifier[@]}" CITYEVENTS_AUTH__ENDPOINT="$auth" CITYEVENTS_EVENT__ENDPOINT="$event"
+              CITYEVENTS_JOIN__ENDPOINT="$join" CITYEVENTS_EDGE__CORS_ORIGINS='["http://localhost:5173"]') ;;
+  esac
+  [ "$svc" = bff ] || own+=(CITYEVENTS_DATABASE__URL="$(pg_url "${MESH_DB}_$svc")")
+  env CITYEVENTS_SERVER__GRPC_ADDR="127.0.0.1:${PORT[$svc]}" CITYEVENTS_SERVER__ADMIN_ADDR="127.0.0.1:${ADMIN[$svc]}" \
+    CITYEVENTS_SERVER__DRAIN_DELAY_MS=200 CITYEVENTS_TELEMETRY__LOG_FILTER=warn \
+    CITYEVENTS_REDIS__URL="redis://127.0.0.1:$REDIS_PORT" \
+    CITYEVENTS_NATS__STREAM_PREFIX="$prefix" "${own[@]}" \
+    "$BIN/$svc" serve >>"$M/$svc.log" 2>&1 &
+  echo $! >"$M/$svc.pid"
+  for _ in $(seq 100); do
+    grpcurl -plaintext -d '{}' "127.0.0.1:${PORT[$svc]}" grpc.health.v1.Health/Check >/dev/null 2>&1 && return
+    sleep 0.1
+  done
+  log "$svc did not start"; tail -20 "$M/$svc.log"; exit 1
+}
+
+stop_all() {
+  for svc in bff join event auth; do
+    [ -f "$M/$svc.pid" ] && kill "$(cat "$M/$svc.pid")" 2>/dev/null || true
+  done
+}

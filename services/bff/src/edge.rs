@@ -1,0 +1,107 @@
+//! The edge's checks on every call, before any service is asked: who the
+//! caller is (a token that does not verify is UNAUTHENTICATED, never
+//! anonymous), where they call from (trusted proxies only), and their rate
+//! limits; and what of the inbound call travels on to the services.
+
+use std::sync::Arc;
+
+use tonic::Request;
+use tonic::metadata::{MetadataMap, MetadataValue};
+
+use cityevents_authn::{Principal, Verifier};
+use cityevents_runtime::client_addr::ClientAddress;
+use cityevents_runtime::error::{REASON_METADATA, RETRY_AFTER_METADATA};
+use cityevents_runtime::ratelimit::{Limit, RateLimiter};
+use cityevents_runtime::{Error, ErrorCode, Result};
+
+/// The inbound metadata passed on to services, besides `authorization` and
+/// the deadline (the runtime's client forwards those).
+const FORWARDED: &[&str] = &["idempotency-key"];
+
+/// Shared by every handler.
+pub struct Edge {
+    pub verifier: Arc<Verifier>,
+    pub limiter: RateLimiter,
+    pub client_address: ClientAddress,
+    pub per_user: Limit,
+    pub per_address: Limit,
+}
+
+/// A caller who passed the edge.
+pub struct Caller {
+    /// `None` for anonymous calls.
+    pub principal: Option<Principal>,
+    /// The client's address (for the services' own per-address limits).
+    pub address: String,
+}
+
+impl Edge {
+    /// Admits a call that may be anonymous: a present token must verify.
+    pub async fn admit<T>(&self, req: &Request<T>) -> Result<Caller> {
+        let principal = if req.metadata().contains_key("authorization") {
+            Some(self.verifier.authenticate(req.metadata()).await?)
+        } else {
+            None
+        };
+        let address = self.client_address.of(req);
+        self.limiter
+            .check("edge:address", &address, self.per_address)
+            .await?;
+        if let Some(p) = &principal {
+            self.limiter
+                .check("edge:user", &p.user_id.to_string(), self.per_user)
+                .await?;
+        }
+        Ok(Caller { principal, address })
+    }
+
+    /// Admits a call that needs a signed-in caller.
+    pub async fn signed_in<T>(&self, req: &Request<T>) -> Result<(Caller, Principal)> {
+        if !req.metadata().contains_key("authorization") {
+            return Err(Error::new(
+                ErrorCode::Unauthenticated,
+                "sign in first: send `authorization: Bearer <access_token>`",
+            ));
+        }
+        let caller = self.admit(req).await?;
+        let principal = caller
+            .principal
+            .clone()
+            .ok_or_else(|| Error::new(ErrorCode::Unauthenticated, "sign in first"))?;
+        Ok((caller, principal))
+    }
+}
+
+impl Caller {
+    /// A request to a service carrying `msg`, the forwarded metadata of
+    /// `inbound` and the client's address in `x-forwarded-for` (the
+    /// services trust the BFF as a proxy).
+    pub fn outbound<T, U>(&self, inbound: &Request<U>, msg: T) -> Request<T> {
+        let mut out = Request::new(msg);
+        copy(inbound.metadata(), out.metadata_mut());
+        if let Ok(v) = MetadataValue::try_from(self.address.as_str()) {
+            out.metadata_mut().insert("x-forwarded-for", v);
+        }
+        out
+    }
+}
+
+fn copy(from: &MetadataMap, to: &mut MetadataMap) {
+    for key in FORWARDED {
+        if let Some(v) = from.get(*key) {
+            to.insert(*key, v.clone());
+        }
+    }
+}
+
+/// A service's error, passed on with its code, message, reason and
+/// `retry-after` only (never the service's other response metadata).
+pub fn relay(status: tonic::Status) -> tonic::Status {
+    let mut out = tonic::Status::new(status.code(), status.message());
+    for key in [REASON_METADATA, RETRY_AFTER_METADATA] {
+        if let Some(v) = status.metadata().get(key) {
+            out.metadata_mut().insert(key, v.clone());
+        }
+    }
+    out
+}

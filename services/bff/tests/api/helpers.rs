@@ -1,0 +1,423 @@
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use prost::Message;
+use tonic::transport::Channel;
+
+use cityevents_proto::cityevents::api::v1::{
+    self as api, account_service_client::AccountServiceClient,
+    events_service_client::EventsServiceClient, live_service_client::LiveServiceClient,
+    registrations_service_client::RegistrationsServiceClient,
+};
+use cityevents_proto::cityevents::auth::v1::EmailVerificationRequested;
+use cityevents_proto::cityevents::event::v1 as ev;
+use cityevents_runtime::CancellationToken;
+use cityevents_runtime::config::{Secret, ServerConfig};
+use cityevents_runtime::grpc::client::ClientConfig;
+use cityevents_testkit::{World, authed, fresh_database};
+
+pub use cityevents_testkit::code;
+
+pub struct StopOnDrop(CancellationToken);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
+}
+
+/// The mesh: auth, event, join and the BFF in front.
+pub struct Mesh {
+    pub world: World,
+    pub bff: SocketAddr,
+    pub channel: Channel,
+    _stop: StopOnDrop,
+}
+
+fn client(addr: SocketAddr) -> ClientConfig {
+    ClientConfig {
+        endpoint: format!("http://{addr}"),
+        ..ClientConfig::default()
+    }
+}
+
+pub async fn mesh() -> Mesh {
+    mesh_with(|_| {}).await
+}
+
+pub async fn mesh_with(tune: impl FnOnce(&mut bff::Config)) -> Mesh {
+    let world = World::start().await;
+    let stop = CancellationToken::new();
+    let shared = |redis: &mut _, nats: &mut _, verifier: &mut _, auth: &mut _| {
+        *redis = world.redis.clone();
+        *nats = world.nats.clone();
+        *verifier = world.verifier.clone();
+        *auth = world.auth.clone();
+    };
+
+    let mut ecfg = event::Config {
+        server: ServerConfig::ephemeral(),
+        ..event::Config::default()
+    };
+    ecfg.database.url = Secret::new(fresh_database("event_test").await);
+    shared(
+        &mut ecfg.redis,
+        &mut ecfg.nats,
+        &mut ecfg.verifier,
+        &mut ecfg.auth,
+    );
+    let event_host = event::build(ecfg).await.unwrap();
+    let event_addr = event_host.grpc_addr();
+    tokio::spawn(event_host.run(stop.clone()));
+
+    let mut jcfg = join::Config {
+        server: ServerConfig::ephemeral(),
+        ..join::Config::default()
+    };
+    jcfg.database.url = Secret::new(fresh_database("join_test").await);
+    shared(
+        &mut jcfg.redis,
+        &mut jcfg.nats,
+        &mut jcfg.verifier,
+        &mut jcfg.auth,
+    );
+    jcfg.event = client(event_addr);
+    jcfg.tickets.signing_key = Some(Secret::new(
+        cityevents_authn::SigningKey::generate()
+            .unwrap()
+            .to_pem()
+            .unwrap(),
+    ));
+    let join_host = join::build(jcfg).await.unwrap();
+    let join_addr = join_host.grpc_addr();
+    tokio::spawn(join_host.run(stop.clone()));
+
+    let mut bcfg = bff::Config {
+        server: ServerConfig::ephemeral(),
+        ..bff::Config::default()
+    };
+    shared(
+        &mut bcfg.redis,
+        &mut bcfg.nats,
+        &mut bcfg.verifier,
+        &mut bcfg.auth,
+    );
+    bcfg.event = client(event_addr);
+    bcfg.join = client(join_addr);
+    bcfg.edge.cors_origins = vec!["https://app.example.org".into()];
+    tune(&mut bcfg);
+    let bff_host = bff::build(bcfg).await.unwrap();
+    let bff = bff_host.grpc_addr();
+    tokio::spawn(bff_host.run(stop.clone()));
+
+    let channel = Channel::from_shared(format!("http://{bff}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    Mesh {
+        world,
+        bff,
+        channel,
+        _stop: StopOnDrop(stop),
+    }
+}
+
+/// A signed-up person, seen from a client of the public API.
+pub struct Person {
+    pub user_id: String,
+    pub email: String,
+    pub token: String,
+    pub refresh: String,
+}
+
+pub fn unique_email() -> String {
+    format!("p{}@example.org", uuid::Uuid::new_v4().simple())
+}
+
+impl Mesh {
+    pub fn account(&self) -> AccountServiceClient<Channel> {
+        AccountServiceClient::new(self.channel.clone())
+    }
+    pub fn events(&self) -> EventsServiceClient<Channel> {
+        EventsServiceClient::new(self.channel.clone())
+    }
+    pub fn registrations(&self) -> RegistrationsServiceClient<Channel> {
+        RegistrationsServiceClient::new(self.channel.clone())
+    }
+    pub fn live(&self) -> LiveServiceClient<Channel> {
+        LiveServiceClient::new(self.channel.clone())
+    }
+
+    pub async fn sign_up(&self) -> Person {
+        let email = unique_email();
+        let r = self
+            .account()
+            .sign_up(api::SignUpRequest {
+                email: email.clone(),
+                password: "correct horse battery staple".into(),
+                display_name: "Ada".into(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let session = r.session.unwrap();
+        Person {
+            user_id: r.user.unwrap().id,
+            email,
+            token: session.access_token,
+            refresh: session.refresh_token,
+        }
+    }
+
+    /// The verification link's token, as the mail service gets it: from the
+    /// auth stream, sealed, opened with the mail service's key.
+    pub async fn verification_token(&self, user_id: &str) -> String {
+        let sealer = self.world.link_seal.load().unwrap();
+        let js = cityevents_messaging::connect(&self.world.nats)
+            .await
+            .unwrap();
+        for _ in 0..400 {
+            if let Ok(mut stream) = js
+                .get_stream(format!("{}_AUTH", self.world.nats.stream_prefix))
+                .await
+            {
+                let state = stream.info().await.unwrap().state.clone();
+                for seq in state.first_sequence..=state.last_sequence {
+                    let Ok(raw) = stream.get_raw_message(seq).await else {
+                        continue;
+                    };
+                    let env = cityevents_messaging::Envelope::decode(raw.payload).unwrap();
+                    if env.r#type != "auth.email_verification_requested" {
+                        continue;
+                    }
+                    let m = EmailVerificationRequested::decode(env.payload.as_slice()).unwrap();
+                    if m.user_id == user_id {
+                        return sealer
+                            .open("verify_email", user_id, &m.sealed_token)
+                            .unwrap();
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("no verification mail for {user_id} on the stream");
+    }
+
+    /// Signs up, verifies the email and refreshes, so the token says so.
+    pub async fn verified(&self) -> Person {
+        let mut p = self.sign_up().await;
+        let token = self.verification_token(&p.user_id).await;
+        self.account()
+            .verify_email(api::VerifyEmailRequest { token })
+            .await
+            .unwrap();
+        let s = self
+            .account()
+            .refresh_session(api::RefreshSessionRequest {
+                refresh_token: p.refresh.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .session
+            .unwrap();
+        (p.token, p.refresh) = (s.access_token, s.refresh_token);
+        p
+    }
+
+    /// A published event organized by `who`.
+    pub async fn published(&self, who: &Person, capacity: i32, waitlist_cap: i32) -> ev::Event {
+        let created = self
+            .events()
+            .create_event(authed(
+                api::CreateEventRequest {
+                    draft: Some(draft(capacity, waitlist_cap)),
+                },
+                &who.token,
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .event
+            .unwrap();
+        self.events()
+            .publish_event(authed(
+                api::PublishEventRequest {
+                    event_id: created.id,
+                    expected_version: created.version,
+                },
+                &who.token,
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .event
+            .unwrap()
+    }
+}
+
+pub fn draft(capacity: i32, waitlist_cap: i32) -> ev::EventDraft {
+    let at = |h: i64| prost_types::Timestamp {
+        seconds: chrono::Utc::now().timestamp() + h * 3600,
+        nanos: 0,
+    };
+    ev::EventDraft {
+        title: "Jazz on the river".into(),
+        starts_at: Some(at(24)),
+        ends_at: Some(at(26)),
+        time_zone: "Europe/Paris".into(),
+        location: Some(ev::event_draft::Location::OnlineUrl(
+            "https://example.org/live".into(),
+        )),
+        capacity,
+        waitlist_cap,
+        ..ev::EventDraft::default()
+    }
+}
+
+pub fn reason(s: &tonic::Status) -> String {
+    s.metadata()
+        .get("x-cityevents-error")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default()
+}
+
+/// One HTTP/1.1 exchange: status, headers (lower-case names), body.
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl HttpResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
+    }
+}
+
+/// Sends `method path` with `headers` and `body` to `addr`, reads the whole
+/// answer (the server closes: `connection: close`).
+pub async fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> HttpResponse {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\ncontent-length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(body).await.unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).await.unwrap();
+    parse(&raw)
+}
+
+fn parse(raw: &[u8]) -> HttpResponse {
+    let text = String::from_utf8_lossy(raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"));
+    let body = if chunked {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
+    HttpResponse {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        body = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// Reads a server-sent-events stream until `enough` holds for the `data:`
+/// payloads seen so far (or 10 s pass), then hangs up.
+pub async fn sse_until(
+    addr: SocketAddr,
+    path: &str,
+    token: Option<&str>,
+    mut enough: impl FnMut(&[serde_json::Value]) -> bool,
+    mut meanwhile: impl AsyncFnMut(),
+) -> Vec<serde_json::Value> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let auth = token
+        .map(|t| format!("authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    s.write_all(
+        format!("GET {path} HTTP/1.1\r\nhost: {addr}\r\naccept: text/event-stream\r\n{auth}\r\n")
+            .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 8192];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut acted = false;
+    loop {
+        let events: Vec<serde_json::Value> = String::from_utf8_lossy(&raw)
+            .split("\n\n")
+            .filter_map(|e| e.lines().find_map(|l| l.strip_prefix("data: ")))
+            .filter_map(|d| serde_json::from_str(d).ok())
+            .collect();
+        if !events.is_empty() && !acted {
+            acted = true;
+            meanwhile().await;
+        }
+        if enough(&events) || tokio::time::Instant::now() > deadline {
+            return events;
+        }
+        match tokio::time::timeout(Duration::from_millis(200), s.read(&mut buf)).await {
+            Ok(Ok(0)) => return events,
+            Ok(Ok(n)) => raw.extend_from_slice(&buf[..n]),
+            Ok(Err(e)) => panic!("{e}"),
+            Err(_) => {}
+        }
+    }
+}

@@ -1,0 +1,202 @@
+//! The product's main path over the public gRPC API, as an app would drive it.
+
+use futures::StreamExt;
+use tonic::Code;
+
+use cityevents_proto::cityevents::api::v1::{self as api, watch_event_response::Update};
+use cityevents_proto::cityevents::join::v1::RegistrationStatus;
+use cityevents_testkit::authed;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn sign_up_verify_publish_join_fill_waitlist_leave_promotes_and_check_in() {
+    let mesh = mesh().await;
+    let organizer = mesh.verified().await;
+    let event = mesh.published(&organizer, 2, 1).await;
+
+    // The organizer watches the event live.
+    let mut live = mesh
+        .live()
+        .watch_event(authed(
+            api::WatchEventRequest {
+                event_id: event.id.clone(),
+            },
+            &organizer.token,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let first = live.next().await.unwrap().unwrap();
+    assert!(
+        matches!(first.update, Some(Update::Event(ref e)) if e.id == event.id),
+        "{first:?}"
+    );
+    let mut confirmed_seen = Vec::new();
+
+    let (ann, bob, cy) = (
+        mesh.sign_up().await,
+        mesh.sign_up().await,
+        mesh.sign_up().await,
+    );
+    let join = |p: &Person| {
+        let mut reg = mesh.registrations();
+        let req = authed(
+            api::JoinEventRequest {
+                event_id: event.id.clone(),
+                ..Default::default()
+            },
+            &p.token,
+        );
+        async move {
+            reg.join_event(req)
+                .await
+                .map(|r| r.into_inner().registration.unwrap())
+        }
+    };
+    let a = join(&ann).await.unwrap();
+    assert_eq!(a.status(), RegistrationStatus::Confirmed);
+    assert!(!a.ticket_code.is_empty());
+    // The live stream sees the seat taken.
+    while let Some(Ok(msg)) = live.next().await {
+        if let Some(Update::Counts(c)) = msg.update {
+            confirmed_seen.push(c.confirmed);
+            if c.confirmed == 1 {
+                break;
+            }
+        }
+    }
+    assert_eq!(confirmed_seen.last(), Some(&1));
+
+    assert_eq!(
+        join(&bob).await.unwrap().status(),
+        RegistrationStatus::Confirmed
+    );
+    let waiting = join(&cy).await.unwrap();
+    assert_eq!(waiting.status(), RegistrationStatus::Waitlisted);
+    assert_eq!(waiting.waitlist_position, 1);
+    let full = join(&mesh.sign_up().await).await.unwrap_err();
+    assert_eq!(
+        (full.code(), reason(&full).as_str()),
+        (Code::ResourceExhausted, "WAITLIST_FULL")
+    );
+
+    // The page in one call: event, counts and my registration.
+    let page = mesh
+        .events()
+        .get_event(authed(
+            api::GetEventRequest {
+                event_id: event.id.clone(),
+            },
+            &cy.token,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(page.counts.as_ref().unwrap().confirmed, 2);
+    assert_eq!(
+        page.my_registration.unwrap().status(),
+        RegistrationStatus::Waitlisted
+    );
+
+    // Ann leaves: Cy is promoted.
+    mesh.registrations()
+        .leave_event(authed(
+            api::LeaveEventRequest {
+                event_id: event.id.clone(),
+            },
+            &ann.token,
+        ))
+        .await
+        .unwrap();
+    let mine = mesh
+        .registrations()
+        .get_my_registration(authed(
+            api::GetMyRegistrationRequest {
+                event_id: event.id.clone(),
+            },
+            &cy.token,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .registration
+        .unwrap();
+    assert_eq!(mine.status(), RegistrationStatus::Confirmed);
+
+    // The organizer checks Cy in at the door, once.
+    let check = |token: &str| {
+        let mut reg = mesh.registrations();
+        let req = authed(
+            api::CheckInRequest {
+                event_id: event.id.clone(),
+                ticket_code: mine.ticket_code.clone(),
+            },
+            token,
+        );
+        async move { reg.check_in(req).await.map(|r| r.into_inner()) }
+    };
+    assert_eq!(code(check(&bob.token).await), Code::PermissionDenied);
+    assert!(check(&organizer.token).await.unwrap().first_check_in);
+    assert!(!check(&organizer.token).await.unwrap().first_check_in);
+
+    let attendees = mesh
+        .registrations()
+        .list_attendees(authed(
+            api::ListAttendeesRequest {
+                event_id: event.id.clone(),
+                ..Default::default()
+            },
+            &organizer.token,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .registrations;
+    assert_eq!(attendees.len(), 2);
+}
+
+#[tokio::test]
+async fn a_door_gets_the_ticket_key_without_signing_in() {
+    let mesh = mesh().await;
+    let key = mesh
+        .registrations()
+        .get_ticket_key(api::GetTicketKeyRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .key
+        .unwrap();
+    assert_eq!((key.kty.as_str(), key.crv.as_str()), ("OKP", "Ed25519"));
+    assert!(!key.x.is_empty());
+}
+
+#[tokio::test]
+async fn a_retried_join_with_the_same_idempotency_key_returns_the_same_registration() {
+    let mesh = mesh().await;
+    let organizer = mesh.verified().await;
+    let event = mesh.published(&organizer, 1, 0).await;
+    let guest = mesh.sign_up().await;
+    let join = |key: &'static str| {
+        let mut reg = mesh.registrations();
+        let mut req = authed(
+            api::JoinEventRequest {
+                event_id: event.id.clone(),
+                ..Default::default()
+            },
+            &guest.token,
+        );
+        req.metadata_mut()
+            .insert("idempotency-key", key.parse().unwrap());
+        async move {
+            reg.join_event(req)
+                .await
+                .unwrap()
+                .into_inner()
+                .registration
+                .unwrap()
+        }
+    };
+    let (a, b) = (join("k-1").await, join("k-1").await);
+    assert_eq!(a.id, b.id);
+}

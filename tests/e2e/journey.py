@@ -1,0 +1,214 @@
+"""The product's main journey through the BFF, from outside, with clients
+nobody here wrote: urllib (REST/JSON and server-sent events), grpcio stubs
+generated from proto/, nats-py reading the auth stream as the mail service
+will, and PyNaCl opening the sealed verification link.
+
+    journey.py BFF NATS_URL STREAM_PREFIX SEAL_KEY_FILE
+
+sign up -> verify -> create and publish -> another user joins -> the
+organizer's live stream (SSE and gRPC) sees the count change -> capacity
+fills -> waitlist -> full -> a leave promotes -> check-in (once).
+"""
+import asyncio
+import base64
+import json
+import os
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+
+import grpc
+import nacl.bindings
+import nats
+
+sys.path.insert(0, os.environ["STUBS"])
+from cityevents.api.v1 import api_pb2, api_pb2_grpc  # noqa: E402
+from cityevents.auth.v1 import events_pb2 as auth_events  # noqa: E402
+from cityevents.event.v1 import event_pb2  # noqa: E402
+from cityevents.join.v1 import join_pb2  # noqa: E402
+from cityevents.messaging.v1 import envelope_pb2  # noqa: E402
+
+BFF, NATS_URL, PREFIX, SEAL_FILE = sys.argv[1:5]
+BASE = f"http://{BFF}"
+PASSWORD = "e2e journey password"
+
+
+def rest(method, path, body=None, token=None, headers=None):
+    """(status, json) of one REST call."""
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(BASE + path, data=data, method=method)
+    if data is not None:
+        req.add_header("content-type", "application/json")
+    if token:
+        req.add_header("authorization", f"Bearer {token}")
+    for k, v in (headers or {}).items():
+        req.add_header(k, v)
+    try:
+        with urllib.request.urlopen(req, timeout=20) as res:
+            return res.status, json.loads(res.read() or b"{}")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"{}")
+
+
+def ok(status, body, what):
+    if status != 200:
+        sys.exit(f"FAIL {what}: {status} {body}")
+    return body
+
+
+async def sealed_token_for(user_id):
+    """The sealed verification token on the auth stream, as mail reads it."""
+    nc = await nats.connect(NATS_URL)
+    js = nc.jetstream()
+    sub = await js.subscribe(f"{PREFIX}.auth.email_verification_requested", ordered_consumer=True)
+    try:
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            msg = await sub.next_msg(timeout=20)
+            env = envelope_pb2.Envelope.FromString(msg.data)
+            m = auth_events.EmailVerificationRequested.FromString(env.payload)
+            if m.user_id == user_id:
+                return m.sealed_token
+    finally:
+        await nc.close()
+    sys.exit(f"FAIL no verification message for {user_id}")
+
+
+def unseal(purpose, user_id, sealed):
+    """XChaCha20-Poly1305 under `<id>:<base64url key>`, AAD purpose and user."""
+    key_id, key_b64 = open(SEAL_FILE).read().strip().split(":", 1)
+    got_id, b64 = sealed.split(".", 1)
+    assert got_id == key_id, (got_id, key_id)
+    pad = lambda s: s + "=" * (-len(s) % 4)  # noqa: E731
+    key = base64.urlsafe_b64decode(pad(key_b64))
+    raw = base64.urlsafe_b64decode(pad(b64))
+    aad = f"cityevents-link/{purpose}/{user_id}".encode()
+    return nacl.bindings.crypto_aead_xchacha20poly1305_ietf_decrypt(raw[24:], aad, raw[:24], key).decode()
+
+
+def sign_up(name):
+    email = f"{name}-{uuid.uuid4().hex[:8]}@example.org"
+    body = ok(*rest("POST", "/v1/account:signUp", {"email": email, "password": PASSWORD, "displayName": name}), "sign up")
+    return body["user"]["id"], body["session"]["accessToken"], body["session"]["refreshToken"]
+
+
+class Sse(threading.Thread):
+    """Reads `GET /v1/events/{id}/live` and keeps every `data:` message."""
+
+    def __init__(self, event_id):
+        super().__init__(daemon=True)
+        self.event_id, self.messages = event_id, []
+
+    def run(self):
+        req = urllib.request.Request(f"{BASE}/v1/events/{self.event_id}/live", headers={"accept": "text/event-stream"})
+        with urllib.request.urlopen(req, timeout=60) as res:
+            assert res.headers["content-type"] == "text/event-stream", res.headers
+            for line in res:
+                line = line.decode().strip()
+                if line.startswith("data: "):
+                    self.messages.append(json.loads(line[6:]))
+
+    def wait_for(self, what, check, timeout=10):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if any(check(m) for m in list(self.messages)):
+                return
+            time.sleep(0.05)
+        sys.exit(f"FAIL live (SSE) never showed {what}: {self.messages}")
+
+
+def main():
+    channel = grpc.insecure_channel(BFF)
+    accounts = api_pb2_grpc.AccountServiceStub(channel)
+    events = api_pb2_grpc.EventsServiceStub(channel)
+    regs = api_pb2_grpc.RegistrationsServiceStub(channel)
+    live = api_pb2_grpc.LiveServiceStub(channel)
+
+    # Sign up (REST) and verify through the link the mail would carry.
+    org_id, token, refresh = sign_up("organizer")
+    sealed = asyncio.run(sealed_token_for(org_id))
+    link_token = unseal("verify_email", org_id, sealed)
+    user = ok(*rest("POST", "/v1/account:verifyEmail", {"token": link_token}), "verify")["user"]
+    assert user["emailVerified"] is True, user
+    session = ok(*rest("POST", "/v1/account:refresh", {"refreshToken": refresh}), "refresh")["session"]
+    token = session["accessToken"]
+    print("signed up and verified", org_id)
+
+    # Create and publish over native gRPC.
+    auth = [("authorization", f"Bearer {token}")]
+    now = int(time.time())
+    draft = event_pb2.EventDraft(title="River jazz", time_zone="Europe/Paris", online_url="https://example.org/jazz",
+                                 capacity=2, waitlist_cap=1)
+    draft.starts_at.seconds, draft.ends_at.seconds = now + 86400, now + 90000
+    created = events.CreateEvent(api_pb2.CreateEventRequest(draft=draft), metadata=auth, timeout=10).event
+    event = events.PublishEvent(api_pb2.PublishEventRequest(event_id=created.id, expected_version=created.version),
+                                metadata=auth, timeout=10).event
+    assert event.status == event_pb2.EVENT_STATUS_PUBLISHED
+    print("published", event.id)
+
+    # The organizer watches live: SSE and the gRPC server stream.
+    sse = Sse(event.id)
+    sse.start()
+    stream = live.WatchEvent(api_pb2.WatchEventRequest(event_id=event.id), metadata=auth, timeout=60)
+    first = next(stream)
+    assert first.WhichOneof("update") == "event", first
+    sse.wait_for("the current counts", lambda m: "counts" in m)
+
+    # Another user joins over REST with an idempotency key; the retry is the same seat.
+    guest_id, guest, _ = sign_up("guest")
+    key = {"idempotency-key": f"e2e-{uuid.uuid4().hex}"}
+    a = ok(*rest("POST", f"/v1/events/{event.id}/registration", {}, guest, key), "join")["registration"]
+    b = ok(*rest("POST", f"/v1/events/{event.id}/registration", {}, guest, key), "join retry")["registration"]
+    assert a["id"] == b["id"] and a["status"] == "REGISTRATION_STATUS_CONFIRMED", (a, b)
+    sse.wait_for("one seat taken", lambda m: m.get("counts", {}).get("confirmed") == 1)
+    for msg in stream:
+        if msg.WhichOneof("update") == "counts" and msg.counts.confirmed == 1:
+            break
+    print("joined; the live streams saw it")
+
+    # Capacity fills (gRPC), then the waitlist, then it is full.
+    def grpc_join(tok):
+        return regs.JoinEvent(api_pb2.JoinEventRequest(event_id=event.id), metadata=[("authorization", f"Bearer {tok}")],
+                              timeout=10).registration
+    _, second, _ = sign_up("second")
+    assert grpc_join(second).status == join_pb2.REGISTRATION_STATUS_CONFIRMED
+    _, third, _ = sign_up("third")
+    waiting = grpc_join(third)
+    assert waiting.status == join_pb2.REGISTRATION_STATUS_WAITLISTED and waiting.waitlist_position == 1, waiting
+    _, fourth, _ = sign_up("fourth")
+    status, err = rest("POST", f"/v1/events/{event.id}/registration", {}, fourth)
+    assert status == 429 and err["reason"] == "WAITLIST_FULL", (status, err)
+    try:
+        grpc_join(fourth)
+        sys.exit("FAIL a join past the waitlist cap was accepted")
+    except grpc.RpcError as e:
+        assert e.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, e
+        assert dict(e.trailing_metadata()).get("x-cityevents-error") == "WAITLIST_FULL"
+    sse.wait_for("a full event", lambda m: m.get("counts", {}).get("confirmed") == 2)
+    print("capacity filled; waitlist holds one; the next is refused")
+
+    # The guest leaves (REST): the waitlisted person is promoted.
+    left = ok(*rest("DELETE", f"/v1/events/{event.id}/registration", token=guest), "leave")["registration"]
+    assert left["status"] == "REGISTRATION_STATUS_CANCELLED", left
+    mine = ok(*rest("GET", f"/v1/events/{event.id}/registration", token=third), "my registration")["registration"]
+    assert mine["status"] == "REGISTRATION_STATUS_CONFIRMED" and mine["ticketCode"], mine
+    page = ok(*rest("GET", f"/v1/events/{event.id}", token=third), "event page")
+    assert page["counts"]["confirmed"] == 2 and page["myRegistration"]["id"] == mine["id"], page
+    print("a leave promoted the waitlist")
+
+    # Check-in at the door (gRPC), once; the ticket key is public.
+    check = api_pb2.CheckInRequest(event_id=event.id, ticket_code=mine["ticketCode"])
+    assert regs.CheckIn(check, metadata=auth, timeout=10).first_check_in is True
+    assert regs.CheckIn(check, metadata=auth, timeout=10).first_check_in is False
+    key = ok(*rest("GET", "/v1/tickets/key"), "ticket key")["key"]
+    assert key["crv"] == "Ed25519", key
+    print("checked in once; ticket key", key["kid"])
+    stream.cancel()
+    print("e2e journey passed")
+
+
+if __name__ == "__main__":
+    main()
