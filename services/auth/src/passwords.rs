@@ -46,7 +46,10 @@ impl Passwords {
     /// At most `concurrency` hashes run at once, each on one of as many
     /// threads of its own (they end when the last clone is dropped).
     pub fn new(concurrency: usize) -> anyhow::Result<Self> {
-        let dummy = hash_with(&mut Memory::default(), "not a real password, only for timing")?;
+        let dummy = hash_with(
+            &mut Memory::default(),
+            "not a real password, only for timing",
+        )?;
         let (jobs, queue) = mpsc::channel::<Job>();
         let queue = Arc::new(Mutex::new(queue));
         for i in 0..concurrency.max(1) {
@@ -118,7 +121,12 @@ fn hash_with(memory: &mut Memory, password: &str) -> anyhow::Result<String> {
     let params = Params::default();
     let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
     Argon2::new(Algorithm::Argon2id, Version::default(), params.clone())
-        .hash_password_into_with_memory(password.as_bytes(), &salt, &mut out, memory.blocks(&params))
+        .hash_password_into_with_memory(
+            password.as_bytes(),
+            &salt,
+            &mut out,
+            memory.blocks(&params),
+        )
         .map_err(|e| anyhow::anyhow!("argon2: {e}"))?;
     let phc = PasswordHash {
         algorithm: Algorithm::Argon2id.ident(),

@@ -57,11 +57,8 @@ pub async fn build(cfg: Config) -> anyhow::Result<Host> {
     cfg.validate()?;
     let metrics = Metrics::new()?;
     let redis = Redis::connect(&cfg.redis).await?;
-    let verifier = cityevents_authn::remote(
-        &cfg.verifier,
-        channel(&cfg.auth, &metrics)?,
-        redis.conn.clone(),
-    );
+    let auth = channel(&cfg.auth, &metrics)?;
+    let verifier = cityevents_authn::remote(&cfg.verifier, auth.clone(), redis.conn.clone());
     let edge = Edge {
         verifier: Arc::new(verifier),
         limiter: RateLimiter::new(redis),
@@ -70,7 +67,7 @@ pub async fn build(cfg: Config) -> anyhow::Result<Host> {
         per_address: cfg.edge.per_address,
     };
     let backends = Backends {
-        auth: AuthServiceClient::new(channel(&cfg.auth, &metrics)?),
+        auth: AuthServiceClient::new(auth),
         events: EventServiceClient::new(channel(&cfg.event, &metrics)?),
         join: JoinServiceClient::new(channel(&cfg.join, &metrics)?),
     };

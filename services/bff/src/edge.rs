@@ -95,8 +95,21 @@ fn copy(from: &MetadataMap, to: &mut MetadataMap) {
 }
 
 /// A service's error, passed on with its code, message, reason and
-/// `retry-after` only (never the service's other response metadata).
+/// `retry-after` only (never the service's other response metadata). A
+/// failure that did not come from a service's error table (the transport's
+/// "tcp connect error", say) gets the table's fixed sentence instead.
 pub fn relay(status: tonic::Status) -> tonic::Status {
+    if status.metadata().get(REASON_METADATA).is_none() {
+        use tonic::Code as C;
+        let fixed = match status.code() {
+            C::Unavailable => Some(ErrorCode::Unavailable),
+            C::Unknown | C::Internal | C::DataLoss => Some(ErrorCode::Internal),
+            _ => None,
+        };
+        if let Some(code) = fixed {
+            return Error::new(code, status.message()).into();
+        }
+    }
     let mut out = tonic::Status::new(status.code(), status.message());
     for key in [REASON_METADATA, RETRY_AFTER_METADATA] {
         if let Some(v) = status.metadata().get(key) {
@@ -104,4 +117,36 @@ pub fn relay(status: tonic::Status) -> tonic::Status {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transport_text_never_reaches_the_caller() {
+        let out = relay(tonic::Status::unavailable("tcp connect error"));
+        assert_eq!(out.code(), tonic::Code::Unavailable);
+        assert!(!out.message().contains("tcp"), "{}", out.message());
+        assert_eq!(out.metadata().get(REASON_METADATA).unwrap(), "UNAVAILABLE");
+    }
+
+    #[test]
+    fn a_services_own_error_passes_with_its_reason_and_retry_after_only() {
+        let mut s = tonic::Status::resource_exhausted("the event is full");
+        s.metadata_mut()
+            .insert(REASON_METADATA, "WAITLIST_FULL".parse().unwrap());
+        s.metadata_mut()
+            .insert(RETRY_AFTER_METADATA, "1".parse().unwrap());
+        s.metadata_mut()
+            .insert("x-internal", "secret".parse().unwrap());
+        let out = relay(s);
+        assert_eq!(out.message(), "the event is full");
+        assert_eq!(
+            out.metadata().get(REASON_METADATA).unwrap(),
+            "WAITLIST_FULL"
+        );
+        assert_eq!(out.metadata().get(RETRY_AFTER_METADATA).unwrap(), "1");
+        assert!(out.metadata().get("x-internal").is_none());
+    }
 }

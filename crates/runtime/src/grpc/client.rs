@@ -1,14 +1,15 @@
-//! Assembles gRPC clients: lazy connections with deadlines, a client span per
-//! call whose context travels in `traceparent`, the caller's token forwarded,
-//! client metrics, and bounded retries for idempotent methods only.
+//! Assembles gRPC clients: lazy connections to every replica of a backend,
+//! balanced per request ([`super::balance`]), deadlines, a client span per
+//! call whose context travels in `traceparent`, the caller's token
+//! forwarded, client metrics, and retries for idempotent methods only,
+//! bounded per call and by a budget per backend.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use http::{HeaderValue, Request, Response};
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
 use serde::{Deserialize, Serialize};
 use tonic::body::Body;
 use tower::util::BoxCloneSyncService;
@@ -16,6 +17,9 @@ use tower::{Layer, Service, ServiceExt};
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
+use std::sync::{Arc, Mutex};
+
+use super::balance::{Balanced, Discovery, Dns, Fixed, rebuild};
 use super::context::{CallContext, HeaderInjector, format_grpc_timeout};
 use super::descriptors;
 use super::metrics_layer::{GrpcMetricsLayer, status_of};
@@ -49,34 +53,79 @@ impl std::error::Error for ChannelError {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClientConfig {
-    /// `http://host:port`; a headless Service name balances across pods.
+    /// `http://host:port`. A name is resolved again every
+    /// `resolve_interval_ms` and every address it yields is a replica (a
+    /// headless Service balances across its pods); an IP is one replica.
     pub endpoint: String,
+    /// Fixed replica addresses, when the replicas are known up front (a
+    /// static list instead of resolving `endpoint`, which still names the
+    /// backend in logs and errors).
+    pub addresses: Vec<std::net::SocketAddr>,
     /// Deadline for a call when the inbound call has none left to pass on.
     pub timeout_ms: u64,
     /// TCP connect timeout.
     pub connect_timeout_ms: u64,
     /// Extra attempts for idempotent methods failing with UNAVAILABLE.
     pub max_retries: u32,
+    /// How often a backend name is resolved again.
+    pub resolve_interval_ms: u64,
+    /// Calls to this backend at once; the excess is refused at once with
+    /// RESOURCE_EXHAUSTED `OVERLOADED` and `retry-after`.
+    pub max_in_flight: usize,
 }
 
 impl Default for ClientConfig {
     fn default() -> Self {
         Self {
             endpoint: String::new(),
+            addresses: Vec::new(),
             timeout_ms: 5_000,
             connect_timeout_ms: 2_000,
             max_retries: 2,
+            resolve_interval_ms: 5_000,
+            max_in_flight: 1_024,
         }
     }
 }
 
-/// Builds a lazily connecting channel to `cfg.endpoint`.
+/// Builds a balanced, lazily connecting channel to `cfg.endpoint`'s
+/// replicas, found by DNS.
 pub fn channel(cfg: &ClientConfig, metrics: &Metrics) -> anyhow::Result<GrpcChannel> {
-    let endpoint = tonic::transport::Endpoint::from_shared(cfg.endpoint.clone())
-        .map_err(|e| anyhow::anyhow!("client endpoint {:?}: {e}", cfg.endpoint))?
-        .connect_timeout(Duration::from_millis(cfg.connect_timeout_ms))
-        .tcp_nodelay(true);
-    let channel = endpoint.connect_lazy();
+    let uri: http::Uri = cfg
+        .endpoint
+        .parse()
+        .map_err(|e| anyhow::anyhow!("client endpoint {:?}: {e}", cfg.endpoint))?;
+    let (Some(host), Some(port)) = (uri.host(), uri.port_u16()) else {
+        anyhow::bail!(
+            "client endpoint {:?}: expected http://host:port",
+            cfg.endpoint
+        );
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let discovery: Box<dyn Discovery> = match host.parse::<std::net::IpAddr>() {
+        _ if !cfg.addresses.is_empty() => Box::new(Fixed::new(cfg.addresses.clone())),
+        Ok(ip) => Box::new(Fixed::new(vec![(ip, port).into()])),
+        Err(_) => Box::new(Dns::new(
+            format!("{host}:{port}"),
+            Duration::from_millis(cfg.resolve_interval_ms.max(100)),
+        )),
+    };
+    Ok(channel_over(cfg, discovery, metrics))
+}
+
+/// A channel to the replicas `discovery` reports (the chart's EndpointSlice
+/// watcher, or a test's fixed set).
+pub fn channel_over(
+    cfg: &ClientConfig,
+    discovery: Box<dyn Discovery>,
+    metrics: &Metrics,
+) -> GrpcChannel {
+    let channel = Balanced::new(
+        cfg.endpoint.clone(),
+        discovery,
+        cfg.max_in_flight,
+        Duration::from_millis(cfg.connect_timeout_ms),
+    );
     // Outermost first: the context layer opens the client span and sets the
     // headers once per logical call; metrics count logical calls; retries
     // repeat the call on the channel underneath.
@@ -87,11 +136,12 @@ pub fn channel(cfg: &ClientConfig, metrics: &Metrics) -> anyhow::Result<GrpcChan
         .layer(GrpcMetricsLayer::new(metrics.client.clone()))
         .layer(RetryLayer {
             max_retries: cfg.max_retries,
+            budget: Arc::new(Budget::default()),
         })
         .service(channel)
         .map_response(|res: Response<_>| res.map(Body::new))
         .map_err(ChannelError);
-    Ok(BoxCloneSyncService::new(svc))
+    BoxCloneSyncService::new(svc)
 }
 
 /// Sets `traceparent`, `authorization` (when inherited) and `grpc-timeout`.
@@ -152,9 +202,54 @@ where
     }
 }
 
+/// Retries a backend may spend: a fifth of its calls, plus ten a second
+/// when calls are few, saved up to a hundred. When the backend is down,
+/// retries stop at that share instead of multiplying the load on it.
+#[derive(Debug)]
+struct Budget {
+    /// (tokens, last refill)
+    state: Mutex<(f64, Instant)>,
+}
+
+impl Budget {
+    const PER_CALL: f64 = 0.2;
+    const PER_SECOND: f64 = 10.0;
+    const MAX: f64 = 100.0;
+
+    fn deposit(&self) {
+        if let Ok(mut s) = self.state.lock() {
+            s.0 = (s.0 + Self::PER_CALL).min(Self::MAX);
+        }
+    }
+
+    fn withdraw(&self) -> bool {
+        let Ok(mut s) = self.state.lock() else {
+            return false;
+        };
+        let now = Instant::now();
+        let refill = now.duration_since(s.1).as_secs_f64() * Self::PER_SECOND;
+        *s = ((s.0 + refill).min(Self::MAX), now);
+        if s.0 >= 1.0 {
+            s.0 -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Self {
+            state: Mutex::new((Self::PER_SECOND, Instant::now())),
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 struct RetryLayer {
     max_retries: u32,
+    budget: Arc<Budget>,
 }
 
 impl<S> Layer<S> for RetryLayer {
@@ -163,15 +258,18 @@ impl<S> Layer<S> for RetryLayer {
         Retry {
             inner,
             max_retries: self.max_retries,
+            budget: self.budget.clone(),
         }
     }
 }
 
-/// Retries idempotent unary calls on UNAVAILABLE with exponential backoff.
+/// Retries idempotent unary calls on UNAVAILABLE with exponential backoff,
+/// within the backend's budget.
 #[derive(Clone, Debug)]
 struct Retry<S> {
     inner: S,
     max_retries: u32,
+    budget: Arc<Budget>,
 }
 
 impl<S, ResBody> Service<Request<Body>> for Retry<S>
@@ -195,11 +293,13 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let retryable = descriptors::method(req.uri().path())
             .is_some_and(|m| m.idempotent && m.kind == descriptors::MethodKind::Unary);
+        self.budget.deposit();
         if !retryable || self.max_retries == 0 {
             let fut = inner.call(req);
             return Box::pin(async move { fut.await.map_err(Into::into) });
         }
         let max = self.max_retries;
+        let budget = self.budget.clone();
         Box::pin(
             async move {
                 let (parts, body) = req.into_parts();
@@ -214,7 +314,7 @@ where
                         Err(_) => true,
                         Ok(r) => status_of(r.headers()) == Some(tonic::Code::Unavailable),
                     };
-                    if !unavailable || attempt >= max {
+                    if !unavailable || attempt >= max || !budget.withdraw() {
                         return res;
                     }
                     attempt += 1;
@@ -228,15 +328,6 @@ where
             .in_current_span(),
         )
     }
-}
-
-fn rebuild(parts: &http::request::Parts, body: Bytes) -> Request<Body> {
-    let mut req = Request::new(Body::new(Full::new(body)));
-    *req.method_mut() = parts.method.clone();
-    *req.uri_mut() = parts.uri.clone();
-    *req.version_mut() = parts.version;
-    *req.headers_mut() = parts.headers.clone();
-    req
 }
 
 #[cfg(test)]
@@ -260,7 +351,11 @@ mod tests {
             counted.fetch_add(1, Ordering::SeqCst);
             async { Ok::<_, BoxError>(unavailable()) }
         });
-        let mut svc = RetryLayer { max_retries: 2 }.layer(inner);
+        let mut svc = RetryLayer {
+            max_retries: 2,
+            budget: Arc::new(Budget::default()),
+        }
+        .layer(inner);
         let req = Request::builder().uri(path).body(Body::empty()).unwrap();
         let res = svc.ready().await.unwrap().call(req).await.unwrap();
         assert_eq!(status_of(res.headers()), Some(tonic::Code::Unavailable));
@@ -272,6 +367,27 @@ mod tests {
         assert_eq!(
             attempts_for("/cityevents.auth.v1.AuthService/GetJwks").await,
             3
+        );
+    }
+
+    #[test]
+    fn when_a_backend_keeps_failing_retries_stay_within_the_budget() {
+        let budget = Budget::default();
+        let mut retries = 0;
+        for _ in 0..500 {
+            budget.deposit();
+            // Every call fails and would be retried twice.
+            for _ in 0..2 {
+                if budget.withdraw() {
+                    retries += 1;
+                }
+            }
+        }
+        // A fifth of the 500 calls and the ten saved at the start (the
+        // refill of the microseconds this took is nothing).
+        assert!(
+            (105..=112).contains(&retries),
+            "{retries} retries for 500 calls"
         );
     }
 

@@ -1,5 +1,6 @@
 //! gRPC server and client assembly, and the tower layers both use.
 
+pub mod balance;
 pub mod client;
 pub mod context;
 pub mod descriptors;

@@ -67,7 +67,13 @@ impl EventsService for Api {
         let event = event?.event;
         ok(api::GetEventResponse {
             event,
-            counts: counts.ok(),
+            counts: counts.map_or_else(
+                |e| {
+                    tracing::warn!(code = ?e.code(), "event page without its counts");
+                    None
+                },
+                Some,
+            ),
             my_registration: registration.unwrap_or_else(|e| {
                 tracing::warn!(code = ?e.code(), "event page without the caller's registration");
                 None

@@ -33,7 +33,17 @@ pub struct Mesh {
     pub world: World,
     pub bff: SocketAddr,
     pub channel: Channel,
+    /// The join service's replicas, all behind the BFF's one join backend.
+    pub joins: Vec<JoinReplica>,
     _stop: StopOnDrop,
+}
+
+/// One join process of several sharing a database.
+pub struct JoinReplica {
+    pub admin: SocketAddr,
+    /// Stops this replica alone (a graceful shutdown, as on SIGTERM).
+    pub stop: CancellationToken,
+    pub stopped: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
 fn client(addr: SocketAddr) -> ClientConfig {
@@ -48,6 +58,11 @@ pub async fn mesh() -> Mesh {
 }
 
 pub async fn mesh_with(tune: impl FnOnce(&mut bff::Config)) -> Mesh {
+    mesh_of(1, tune).await
+}
+
+/// The mesh with `joins` join replicas on one database.
+pub async fn mesh_of(joins: usize, tune: impl FnOnce(&mut bff::Config)) -> Mesh {
     let world = World::start().await;
     let stop = CancellationToken::new();
     let shared = |redis: &mut _, nats: &mut _, verifier: &mut _, auth: &mut _| {
@@ -90,9 +105,20 @@ pub async fn mesh_with(tune: impl FnOnce(&mut bff::Config)) -> Mesh {
             .to_pem()
             .unwrap(),
     ));
-    let join_host = join::build(jcfg).await.unwrap();
-    let join_addr = join_host.grpc_addr();
-    tokio::spawn(join_host.run(stop.clone()));
+    let mut replicas = Vec::new();
+    let mut join_addrs = Vec::new();
+    for _ in 0..joins {
+        let host = join::build(jcfg.clone()).await.unwrap();
+        join_addrs.push(host.grpc_addr());
+        let admin = host.admin_addr();
+        let stop = stop.child_token();
+        let stopped = tokio::spawn(host.run(stop.clone()));
+        replicas.push(JoinReplica {
+            admin,
+            stop,
+            stopped,
+        });
+    }
 
     let mut bcfg = bff::Config {
         server: ServerConfig::ephemeral(),
@@ -105,7 +131,10 @@ pub async fn mesh_with(tune: impl FnOnce(&mut bff::Config)) -> Mesh {
         &mut bcfg.auth,
     );
     bcfg.event = client(event_addr);
-    bcfg.join = client(join_addr);
+    bcfg.join = ClientConfig {
+        addresses: join_addrs.clone(),
+        ..client(join_addrs[0])
+    };
     bcfg.edge.cors_origins = vec!["https://app.example.org".into()];
     tune(&mut bcfg);
     let bff_host = bff::build(bcfg).await.unwrap();
@@ -121,6 +150,7 @@ pub async fn mesh_with(tune: impl FnOnce(&mut bff::Config)) -> Mesh {
         world,
         bff,
         channel,
+        joins: replicas,
         _stop: StopOnDrop(stop),
     }
 }
