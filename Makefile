@@ -11,7 +11,7 @@ e2e:          ## the main journey through the BFF against the built binaries (RE
 	@bash scripts/e2e.sh
 faults:       ## join storms against the built binaries (SIGKILL, SIGTERM), reconciled
 	@bash scripts/faults.sh
-bench:        ## join load scenarios (optimised build): joins/s, p50/p95/p99
+bench:        ## load scenarios (optimised build): joins, the BFF, live watchers, auth memory
 	@bash scripts/bench.sh
 lint:         ## rustfmt, clippy, buf lint and buf breaking
 	@bash scripts/lint.sh

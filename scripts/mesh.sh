@@ -3,11 +3,14 @@
 # a fresh prefix. Needs lib.sh sourced first.
 #   mesh_init DIR DB PORT_BASE   keys, databases, ports (PORT_BASE+1 … +4)
 #   start SERVICE                starts it and waits for its health
+# MESH_PROFILE=release runs the optimised binaries; MESH_ENV[svc]="K=V …"
+# adds settings to one service.
 #   stop_all                     stops every service started
 mesh_init() {
   M=$1 MESH_DB=$2
   local base=$3
-  BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug"
+  BIN="${CARGO_TARGET_DIR:-$ROOT/target}/${MESH_PROFILE:-debug}"
+  declare -gA MESH_ENV 2>/dev/null || true
   "$BIN/auth" keygen >"$M/auth.pem"; "$BIN/auth" keygen >"$M/tickets.pem"; "$BIN/auth" sealkey >"$M/seal.key"
   prefix="${MESH_DB^^}$(date +%s)"
   for svc in auth event join; do
@@ -35,6 +38,8 @@ start() {
               CITYEVENTS_JOIN__ENDPOINT="$join" CITYEVENTS_EDGE__CORS_ORIGINS='["http://localhost:5173"]') ;;
   esac
   [ "$svc" = bff ] || own+=(CITYEVENTS_DATABASE__URL="$(pg_url "${MESH_DB}_$svc")")
+  # shellcheck disable=SC2206 # "K=V K=V", values without spaces
+  [ -z "${MESH_ENV[$svc]:-}" ] || own+=(${MESH_ENV[$svc]})
   env CITYEVENTS_SERVER__GRPC_ADDR="127.0.0.1:${PORT[$svc]}" CITYEVENTS_SERVER__ADMIN_ADDR="127.0.0.1:${ADMIN[$svc]}" \
     CITYEVENTS_SERVER__DRAIN_DELAY_MS=200 CITYEVENTS_TELEMETRY__LOG_FILTER=warn \
     CITYEVENTS_REDIS__URL="redis://127.0.0.1:$REDIS_PORT" \

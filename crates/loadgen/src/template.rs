@@ -1,0 +1,95 @@
+//! Request templates: text with `{token}`, `{i}` (the request's number),
+//! `{uuid}`, `{ip}` (a client address of its own per request, 10.0.0.0/8,
+//! for `x-forwarded-for` through a trusted proxy, as traffic from many
+//! people arrives) and `{name}` (from `--var name=value`), filled in for
+//! every request.
+
+use std::collections::HashMap;
+
+#[derive(Debug, Clone)]
+enum Part {
+    Text(String),
+    Token,
+    Index,
+    Uuid,
+    Address,
+}
+
+/// A parsed template.
+#[derive(Debug, Clone)]
+pub struct Template(Vec<Part>);
+
+impl Template {
+    /// Parses `text`, resolving `--var` names now; an unknown `{name}` is an
+    /// error (a typo would otherwise send the braces).
+    pub fn parse(text: &str, vars: &HashMap<String, String>) -> anyhow::Result<Self> {
+        let mut parts = Vec::new();
+        let mut rest = text;
+        while let Some(open) = rest.find('{') {
+            let Some(close) = rest[open..].find('}') else {
+                break;
+            };
+            let name = &rest[open + 1..open + close];
+            let is_name =
+                !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !is_name {
+                // JSON braces: keep them as text.
+                parts.push(Part::Text(rest[..open + 1].to_owned()));
+                rest = &rest[open + 1..];
+                continue;
+            }
+            parts.push(Part::Text(rest[..open].to_owned()));
+            parts.push(match name {
+                "token" => Part::Token,
+                "i" => Part::Index,
+                "uuid" => Part::Uuid,
+                "ip" => Part::Address,
+                other => Part::Text(
+                    vars.get(other)
+                        .ok_or_else(|| anyhow::anyhow!("{{{other}}} in {text:?} is not a --var"))?
+                        .clone(),
+                ),
+            });
+            rest = &rest[open + close + 1..];
+        }
+        parts.push(Part::Text(rest.to_owned()));
+        Ok(Self(parts))
+    }
+
+    /// The text of request number `i`, sent with `token`.
+    pub fn render(&self, i: u64, token: &str) -> String {
+        let mut out = String::new();
+        for p in &self.0 {
+            match p {
+                Part::Text(t) => out.push_str(t),
+                Part::Token => out.push_str(token),
+                Part::Index => out.push_str(&i.to_string()),
+                Part::Uuid => out.push_str(&uuid::Uuid::new_v4().to_string()),
+                Part::Address => {
+                    let [_, a, b, c] = (i as u32 & 0x00ff_ffff).to_be_bytes();
+                    out.push_str(&format!("10.{a}.{b}.{c}"));
+                }
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn variables_are_filled_and_json_braces_kept() {
+        let vars = HashMap::from([("event".to_owned(), "e1".to_owned())]);
+        let t = Template::parse(r#"{"event_id":"{event}","n":{i},"t":"{token}"}"#, &vars).unwrap();
+        assert_eq!(t.render(7, "abc"), r#"{"event_id":"e1","n":7,"t":"abc"}"#);
+        let ip = Template::parse("{ip}", &vars).unwrap();
+        assert_eq!(ip.render(0x01_0203, ""), "10.1.2.3");
+    }
+
+    #[test]
+    fn an_unknown_variable_is_an_error() {
+        assert!(Template::parse("/v1/events/{evnet}", &HashMap::new()).is_err());
+    }
+}
