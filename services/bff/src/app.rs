@@ -71,7 +71,8 @@ pub async fn build(cfg: Config) -> anyhow::Result<Host> {
         events: EventServiceClient::new(channel(&cfg.event, &metrics)?),
         join: JoinServiceClient::new(channel(&cfg.join, &metrics)?),
     };
-    let hub = Hub::new(cfg.live.max_watchers, metrics.registry())?;
+    let heartbeat = Duration::from_secs(cfg.live.heartbeat_secs.max(1));
+    let hub = Hub::new(cfg.live.max_watchers, metrics.registry())?.with_heartbeat(heartbeat);
     let nats = cityevents_messaging::connect(&cfg.nats).await?.client();
     let api = Api::new(edge, backends, hub.clone());
 
@@ -83,7 +84,6 @@ pub async fn build(cfg: Config) -> anyhow::Result<Host> {
         .with(LiveServiceServer::new(api).max_decoding_message_size(max));
     let pool = DescriptorPool::decode(cityevents_proto::FILE_DESCRIPTOR_SET)?;
     let table = Table::from_pool(&pool, &SERVED)?;
-    let heartbeat = Duration::from_secs(cfg.live.heartbeat_secs.max(1));
     let rest = Rest::new(table, services.routes(), max, heartbeat);
     let cors = cors(&cfg.edge)?;
     let services = services.map_router(move |grpc| {

@@ -68,7 +68,8 @@ impl Default for EdgeConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LiveConfig {
-    /// Seconds between heartbeats on an idle server-sent-events stream.
+    /// Seconds a live stream stays quiet before a heartbeat (a message on
+    /// gRPC and gRPC-web, a comment on server-sent events).
     pub heartbeat_secs: u64,
     /// Watchers one BFF replica holds at once; more are refused
     /// (RESOURCE_EXHAUSTED) rather than slowing the others.

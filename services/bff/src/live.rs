@@ -46,6 +46,7 @@ struct Inner {
     topics: Mutex<HashMap<String, Topic>>,
     watchers: AtomicUsize,
     max_watchers: usize,
+    heartbeat: std::time::Duration,
     gauge: prometheus::IntGauge,
 }
 
@@ -72,9 +73,24 @@ impl Hub {
                 topics: Mutex::default(),
                 watchers: AtomicUsize::new(0),
                 max_watchers,
+                heartbeat: std::time::Duration::from_secs(15),
                 gauge,
             }),
         })
+    }
+
+    /// The same hub, with heartbeats after `every` quiet (15 s by default).
+    #[must_use]
+    pub fn with_heartbeat(mut self, every: std::time::Duration) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.heartbeat = every;
+        }
+        self
+    }
+
+    /// How long a watcher's stream stays quiet before a heartbeat.
+    pub fn heartbeat(&self) -> std::time::Duration {
+        self.inner.heartbeat
     }
 
     /// Starts watching `event_id`, or refuses when the replica is full.

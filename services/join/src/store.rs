@@ -486,3 +486,62 @@ pub async fn check_in(conn: &mut PgConnection, id: Uuid, event: Uuid) -> Result<
         .with_reason("TICKET_NOT_VALID")),
     }
 }
+
+/// One of a user's registrations with its position and its event's title
+/// and start (what a ticket list shows).
+pub struct TicketRow {
+    pub row: RegRow,
+    pub position: i32,
+    pub title: String,
+    pub starts_at: DateTime<Utc>,
+}
+
+/// A page of `user`'s registrations holding a place or a waitlist entry for
+/// events not yet ended, soonest first, after the `(starts_at, id)` given.
+pub async fn tickets(
+    conn: &mut PgConnection,
+    user: Uuid,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
+) -> Result<Vec<TicketRow>> {
+    let (after_start, after_id) = after.unzip();
+    let rows = sqlx::query!(
+        r#"SELECT r.id, r.event_id, r.user_id, r.tier_id, r.status AS "status: RegStatus", r.waitlist_seq,
+                  r.answers, r.created_at, r.updated_at, s.title, s.starts_at,
+                  CASE WHEN r.status = 'waitlisted' THEN
+                    (SELECT count(*) FROM registrations w
+                     WHERE w.event_id = r.event_id AND w.tier_id = r.tier_id
+                       AND w.status = 'waitlisted' AND w.waitlist_seq <= r.waitlist_seq)
+                  ELSE 0 END AS "position!"
+           FROM registrations r JOIN event_snapshots s ON s.event_id = r.event_id
+           WHERE r.user_id = $1 AND r.status IN ('confirmed', 'waitlisted', 'checked_in')
+             AND s.ends_at > now()
+             AND ($2::timestamptz IS NULL OR (s.starts_at, r.id) > ($2, $3::uuid))
+           ORDER BY s.starts_at, r.id LIMIT $4"#,
+        user,
+        after_start,
+        after_id,
+        limit
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| TicketRow {
+            row: RegRow {
+                id: r.id,
+                event_id: r.event_id,
+                user_id: r.user_id,
+                tier_id: r.tier_id,
+                status: r.status,
+                waitlist_seq: r.waitlist_seq,
+                answers: r.answers,
+                created_at: r.created_at,
+                updated_at: r.updated_at,
+            },
+            position: i32::try_from(r.position).unwrap_or(i32::MAX),
+            title: r.title,
+            starts_at: r.starts_at,
+        })
+        .collect())
+}

@@ -108,6 +108,10 @@ pub struct GetEventResponse {
     /// The caller's registration, when signed in and registered.
     #[prost(message, optional, tag = "3")]
     pub my_registration: ::core::option::Option<super::super::join::v1::Registration>,
+    /// The organizer as anyone may see them (absent for a moment if the
+    /// account service is slow: the page does not wait for it).
+    #[prost(message, optional, tag = "4")]
+    pub organizer: ::core::option::Option<super::super::auth::v1::PublicProfile>,
 }
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct UpdateEventRequest {
@@ -169,6 +173,20 @@ pub struct ListMyEventsRequest {
 pub struct ListMyEventsResponse {
     #[prost(message, repeated, tag = "1")]
     pub events: ::prost::alloc::vec::Vec<super::super::event::v1::Event>,
+    #[prost(string, tag = "2")]
+    pub next_page_token: ::prost::alloc::string::String,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ListMyTicketsRequest {
+    #[prost(int32, tag = "1")]
+    pub page_size: i32,
+    #[prost(string, tag = "2")]
+    pub page_token: ::prost::alloc::string::String,
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ListMyTicketsResponse {
+    #[prost(message, repeated, tag = "1")]
+    pub tickets: ::prost::alloc::vec::Vec<super::super::join::v1::MyRegistration>,
     #[prost(string, tag = "2")]
     pub next_page_token: ::prost::alloc::string::String,
 }
@@ -304,7 +322,7 @@ pub struct WatchEventRequest {
 }
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct WatchEventResponse {
-    #[prost(oneof = "watch_event_response::Update", tags = "1, 2")]
+    #[prost(oneof = "watch_event_response::Update", tags = "1, 2, 3")]
     pub update: ::core::option::Option<watch_event_response::Update>,
 }
 /// Nested message and enum types in `WatchEventResponse`.
@@ -315,6 +333,9 @@ pub mod watch_event_response {
         Counts(super::super::super::join::v1::GetCountsResponse),
         #[prost(message, tag = "2")]
         Event(super::super::super::event::v1::Event),
+        /// The server's time; nothing changed.
+        #[prost(message, tag = "3")]
+        Heartbeat(::prost_types::Timestamp),
     }
 }
 /// Generated client implementations.
@@ -2247,6 +2268,38 @@ pub mod registrations_service_client {
                 );
             self.inner.unary(req, path, codec).await
         }
+        /// The caller's tickets: registrations holding a place or a waitlist
+        /// entry for events not yet ended, soonest first, each with its ticket
+        /// code when it holds a place.
+        pub async fn list_my_tickets(
+            &mut self,
+            request: impl tonic::IntoRequest<super::ListMyTicketsRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::ListMyTicketsResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/cityevents.api.v1.RegistrationsService/ListMyTickets",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(
+                    GrpcMethod::new(
+                        "cityevents.api.v1.RegistrationsService",
+                        "ListMyTickets",
+                    ),
+                );
+            self.inner.unary(req, path, codec).await
+        }
         /// Organizers: the waitlist in order, with positions.
         pub async fn list_waitlist(
             &mut self,
@@ -2385,6 +2438,16 @@ pub mod registrations_service_server {
             &self,
             request: tonic::Request<super::CheckInRequest>,
         ) -> std::result::Result<tonic::Response<super::CheckInResponse>, tonic::Status>;
+        /// The caller's tickets: registrations holding a place or a waitlist
+        /// entry for events not yet ended, soonest first, each with its ticket
+        /// code when it holds a place.
+        async fn list_my_tickets(
+            &self,
+            request: tonic::Request<super::ListMyTicketsRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::ListMyTicketsResponse>,
+            tonic::Status,
+        >;
         /// Organizers: the waitlist in order, with positions.
         async fn list_waitlist(
             &self,
@@ -2706,6 +2769,55 @@ pub mod registrations_service_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = CheckInSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/cityevents.api.v1.RegistrationsService/ListMyTickets" => {
+                    #[allow(non_camel_case_types)]
+                    struct ListMyTicketsSvc<T: RegistrationsService>(pub Arc<T>);
+                    impl<
+                        T: RegistrationsService,
+                    > tonic::server::UnaryService<super::ListMyTicketsRequest>
+                    for ListMyTicketsSvc<T> {
+                        type Response = super::ListMyTicketsResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::ListMyTicketsRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as RegistrationsService>::list_my_tickets(
+                                        &inner,
+                                        request,
+                                    )
+                                    .await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = ListMyTicketsSvc(inner);
                         let codec = tonic_prost::ProstCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(
@@ -3297,7 +3409,10 @@ pub mod live_service_client {
     use tonic::codegen::http::Uri;
     /// LiveService: server-streamed updates (gRPC and gRPC-web; server-sent
     /// events on REST). The first message is the current state (the event, then
-    /// its counts); then every change, latest counts winning for a slow reader.
+    /// its counts); then every change, latest counts winning for a slow reader,
+    /// and a heartbeat after each quiet interval (15 s by default) so proxies
+    /// keep an idle stream open and a client can tell a quiet stream from a
+    /// dead one.
     #[derive(Debug, Clone)]
     pub struct LiveServiceClient<T> {
         inner: tonic::client::Grpc<T>,
@@ -3430,7 +3545,10 @@ pub mod live_service_server {
     }
     /// LiveService: server-streamed updates (gRPC and gRPC-web; server-sent
     /// events on REST). The first message is the current state (the event, then
-    /// its counts); then every change, latest counts winning for a slow reader.
+    /// its counts); then every change, latest counts winning for a slow reader,
+    /// and a heartbeat after each quiet interval (15 s by default) so proxies
+    /// keep an idle stream open and a client can tell a quiet stream from a
+    /// dead one.
     #[derive(Debug)]
     pub struct LiveServiceServer<T> {
         inner: Arc<T>,

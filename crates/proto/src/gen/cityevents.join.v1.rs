@@ -81,6 +81,30 @@ pub struct GetRegistrationResponse {
     pub registration: ::core::option::Option<Registration>,
 }
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ListMyRegistrationsRequest {
+    #[prost(int32, tag = "1")]
+    pub page_size: i32,
+    #[prost(string, tag = "2")]
+    pub page_token: ::prost::alloc::string::String,
+}
+/// A registration of the caller's, with what a ticket list shows of its event.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct MyRegistration {
+    #[prost(message, optional, tag = "1")]
+    pub registration: ::core::option::Option<Registration>,
+    #[prost(string, tag = "2")]
+    pub event_title: ::prost::alloc::string::String,
+    #[prost(message, optional, tag = "3")]
+    pub event_starts_at: ::core::option::Option<::prost_types::Timestamp>,
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ListMyRegistrationsResponse {
+    #[prost(message, repeated, tag = "1")]
+    pub registrations: ::prost::alloc::vec::Vec<MyRegistration>,
+    #[prost(string, tag = "2")]
+    pub next_page_token: ::prost::alloc::string::String,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct TierCounts {
     #[prost(string, tag = "1")]
     pub tier_id: ::prost::alloc::string::String,
@@ -413,6 +437,38 @@ pub mod join_service_client {
                 .insert(GrpcMethod::new("cityevents.join.v1.JoinService", "GetCounts"));
             self.inner.unary(req, path, codec).await
         }
+        /// ListMyRegistrations pages through the caller's registrations that hold
+        /// a place or a waitlist entry for an event not yet ended (their tickets),
+        /// soonest event first, each with its event's title and start.
+        pub async fn list_my_registrations(
+            &mut self,
+            request: impl tonic::IntoRequest<super::ListMyRegistrationsRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::ListMyRegistrationsResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/cityevents.join.v1.JoinService/ListMyRegistrations",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(
+                    GrpcMethod::new(
+                        "cityevents.join.v1.JoinService",
+                        "ListMyRegistrations",
+                    ),
+                );
+            self.inner.unary(req, path, codec).await
+        }
         /// Organizer calls.
         pub async fn list_attendees(
             &mut self,
@@ -590,6 +646,16 @@ pub mod join_service_server {
             request: tonic::Request<super::GetCountsRequest>,
         ) -> std::result::Result<
             tonic::Response<super::GetCountsResponse>,
+            tonic::Status,
+        >;
+        /// ListMyRegistrations pages through the caller's registrations that hold
+        /// a place or a waitlist entry for an event not yet ended (their tickets),
+        /// soonest event first, each with its event's title and start.
+        async fn list_my_registrations(
+            &self,
+            request: tonic::Request<super::ListMyRegistrationsRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::ListMyRegistrationsResponse>,
             tonic::Status,
         >;
         /// Organizer calls.
@@ -872,6 +938,52 @@ pub mod join_service_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = GetCountsSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/cityevents.join.v1.JoinService/ListMyRegistrations" => {
+                    #[allow(non_camel_case_types)]
+                    struct ListMyRegistrationsSvc<T: JoinService>(pub Arc<T>);
+                    impl<
+                        T: JoinService,
+                    > tonic::server::UnaryService<super::ListMyRegistrationsRequest>
+                    for ListMyRegistrationsSvc<T> {
+                        type Response = super::ListMyRegistrationsResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::ListMyRegistrationsRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as JoinService>::list_my_registrations(&inner, request)
+                                    .await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = ListMyRegistrationsSvc(inner);
                         let codec = tonic_prost::ProstCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(

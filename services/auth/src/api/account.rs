@@ -252,6 +252,32 @@ impl State {
         })
     }
 
+    /// What anyone may see of up to 100 accounts; no login needed.
+    pub(super) async fn get_public_profiles(
+        &self,
+        req: pb::GetPublicProfilesRequest,
+    ) -> Result<pb::GetPublicProfilesResponse> {
+        const MAX: usize = 100;
+        if req.user_ids.len() > MAX {
+            return Err(Error::invalid("user_ids", "at most 100 at a time"));
+        }
+        let ids = req
+            .user_ids
+            .iter()
+            .map(|raw| cityevents_runtime::parse::id("user_ids", raw))
+            .collect::<Result<Vec<_>>>()?;
+        let mut conn = self.pool.acquire().await?;
+        let profiles = users::public_names(&mut conn, &ids)
+            .await?
+            .into_iter()
+            .map(|(id, display_name)| pb::PublicProfile {
+                id: id.to_string(),
+                display_name,
+            })
+            .collect();
+        Ok(pb::GetPublicProfilesResponse { profiles })
+    }
+
     /// Starts a session: a new refresh-token family and its first tokens.
     async fn start_session(&self, conn: &mut PgConnection, row: &UserRow) -> Result<pb::Session> {
         let session_id = sessions::create(conn, row.id).await?;

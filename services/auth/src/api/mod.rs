@@ -113,6 +113,14 @@ impl AuthService for AuthApi {
     }
 
     #[tracing::instrument(skip_all)]
+    async fn get_public_profiles(
+        &self,
+        req: Request<pb::GetPublicProfilesRequest>,
+    ) -> Reply<pb::GetPublicProfilesResponse> {
+        reply(self.state.get_public_profiles(req.into_inner()).await)
+    }
+
+    #[tracing::instrument(skip_all)]
     async fn request_email_verification(
         &self,
         req: Request<pb::RequestEmailVerificationRequest>,

@@ -154,3 +154,17 @@ pub async fn set_banned(
     .fetch_optional(conn)
     .await?)
 }
+
+/// The display names of the accounts among `ids` that exist and are not
+/// banned.
+pub async fn public_names(conn: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<(Uuid, String)>> {
+    Ok(sqlx::query!(
+        "SELECT id, display_name FROM users WHERE id = ANY($1) AND banned_at IS NULL",
+        ids
+    )
+    .fetch_all(conn)
+    .await?
+    .into_iter()
+    .map(|r| (r.id, r.display_name))
+    .collect())
+}

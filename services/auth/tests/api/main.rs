@@ -7,6 +7,7 @@ mod admin;
 mod helpers;
 mod login;
 mod outbox;
+mod profiles;
 mod rate_limits;
 mod recovery;
 mod register;

@@ -1,14 +1,53 @@
 //! `EventsService`: organizing events over the event service, and the event
-//! page in one call (event, counts and the caller's registration, asked
-//! concurrently, each under the client's per-call deadline).
+//! page in one call (the event then its organizer's name, its counts and the
+//! caller's registration, asked concurrently, each under the client's
+//! per-call deadline; the name waits at most 300 ms).
+
+use std::time::Duration;
 
 use tonic::{Code, Request};
 
 use cityevents_proto::cityevents::api::v1::{self as api, events_service_server::EventsService};
+use cityevents_proto::cityevents::auth::v1 as auth;
 use cityevents_proto::cityevents::event::v1 as ev;
 use cityevents_proto::cityevents::join::v1 as jn;
 
 use super::{Api, Reply, answer, ok};
+
+/// How long the event page waits for the organizer's name.
+const ORGANIZER_WAIT: Duration = Duration::from_millis(300);
+
+/// A part of the event page, or `None` (logged) when it failed.
+fn without<T>(what: &str, part: Result<T, tonic::Status>) -> Option<T> {
+    part.map_err(|e| tracing::warn!(code = ?e.code(), "event page without {what}"))
+        .ok()
+}
+
+impl Api {
+    /// The organizer's public profile, or `None` when the account service
+    /// does not answer within [`ORGANIZER_WAIT`] (the page does not wait).
+    async fn organizer<T>(
+        &self,
+        req: &Request<T>,
+        caller: &crate::edge::Caller,
+        organizer_id: &str,
+    ) -> Option<auth::PublicProfile> {
+        let msg = auth::GetPublicProfilesRequest {
+            user_ids: vec![organizer_id.to_owned()],
+        };
+        let mut out = caller.outbound(req, msg);
+        out.set_timeout(ORGANIZER_WAIT);
+        let mut auth = self.backends.auth.clone();
+        let profiles = tokio::time::timeout(ORGANIZER_WAIT, answer(auth.get_public_profiles(out)))
+            .await
+            .map_err(|_| tonic::Status::deadline_exceeded("organizer"))
+            .and_then(|r| r);
+        without("the organizer", profiles)?
+            .profiles
+            .into_iter()
+            .next()
+    }
+}
 
 #[tonic::async_trait]
 impl EventsService for Api {
@@ -38,12 +77,19 @@ impl EventsService for Api {
             self.backends.join.clone(),
             self.backends.join.clone(),
         );
-        let event = answer(events.get_event(caller.outbound(
-            &req,
-            ev::GetEventRequest {
+        let event = async {
+            let msg = ev::GetEventRequest {
                 event_id: event_id.clone(),
-            },
-        )));
+            };
+            let event = answer(events.get_event(caller.outbound(&req, msg)))
+                .await?
+                .event;
+            let organizer = match &event {
+                Some(e) => self.organizer(&req, &caller, &e.organizer_id).await,
+                None => None,
+            };
+            Ok::<_, tonic::Status>((event, organizer))
+        };
         let counts = answer(join.get_counts(caller.outbound(
             &req,
             jn::GetCountsRequest {
@@ -54,7 +100,9 @@ impl EventsService for Api {
             if caller.principal.is_none() {
                 return Ok(None);
             }
-            let msg = jn::GetRegistrationRequest { event_id };
+            let msg = jn::GetRegistrationRequest {
+                event_id: event_id.clone(),
+            };
             match answer(mine.get_registration(caller.outbound(&req, msg))).await {
                 Ok(r) => Ok(r.registration),
                 Err(s) if s.code() == Code::NotFound => Ok(None),
@@ -62,22 +110,15 @@ impl EventsService for Api {
             }
         };
         let (event, counts, registration) = tokio::join!(event, counts, registration);
-        // The event decides what the caller may see; counts and the
-        // registration are extras a page can live without for a moment.
-        let event = event?.event;
+        // The event decides what the caller may see; counts, the
+        // registration and the organizer's name are extras a page can live
+        // without for a moment.
+        let (event, organizer) = event?;
         ok(api::GetEventResponse {
             event,
-            counts: counts.map_or_else(
-                |e| {
-                    tracing::warn!(code = ?e.code(), "event page without its counts");
-                    None
-                },
-                Some,
-            ),
-            my_registration: registration.unwrap_or_else(|e| {
-                tracing::warn!(code = ?e.code(), "event page without the caller's registration");
-                None
-            }),
+            counts: without("counts", counts),
+            my_registration: without("the caller's registration", registration).flatten(),
+            organizer,
         })
     }
 

@@ -1,8 +1,9 @@
 //! `LiveService.WatchEvent`: the event and its counts as this caller may
 //! see them now, then every change from the replica's [`Hub`] (the latest
-//! counts win for a slow reader).
+//! counts win for a slow reader), with heartbeats while nothing changes.
 
 use std::pin::Pin;
+use std::time::Duration;
 
 use futures::Stream;
 use tonic::Request;
@@ -55,7 +56,7 @@ impl LiveService for Api {
         if let Ok(c) = counts {
             self.hub.apply(&event_id, Update::Counts(c));
         }
-        ok(Box::pin(updates(watch)))
+        ok(Box::pin(updates(watch, self.hub.heartbeat())))
     }
 }
 
@@ -77,10 +78,21 @@ fn changes(sent: &State, now: &State) -> Vec<api::WatchEventResponse> {
         .collect()
 }
 
-/// The current state, then each change; ends when the hub goes away.
-fn updates(watch: Watch) -> impl Stream<Item = Result<api::WatchEventResponse, Status>> + Send {
+/// A heartbeat message: the server's time.
+fn heartbeat() -> api::WatchEventResponse {
+    api::WatchEventResponse {
+        update: Some(Out::Heartbeat(std::time::SystemTime::now().into())),
+    }
+}
+
+/// The current state, then each change, and a heartbeat after every quiet
+/// `every`; ends when the hub goes away.
+fn updates(
+    watch: Watch,
+    every: Duration,
+) -> impl Stream<Item = Result<api::WatchEventResponse, Status>> + Send {
     let start = (watch, State::default(), Vec::new());
-    futures::stream::unfold(start, |(mut watch, mut sent, mut queue)| async move {
+    futures::stream::unfold(start, move |(mut watch, mut sent, mut queue)| async move {
         loop {
             if let Some(msg) = queue.pop() {
                 return Some((Ok(msg), (watch, sent, queue)));
@@ -90,7 +102,10 @@ fn updates(watch: Watch) -> impl Stream<Item = Result<api::WatchEventResponse, S
             queue.reverse();
             sent = now;
             if queue.is_empty() {
-                watch.rx.changed().await.ok()?;
+                tokio::select! {
+                    changed = watch.rx.changed() => changed.ok()?,
+                    () = tokio::time::sleep(every) => queue.push(heartbeat()),
+                }
             }
         }
     })

@@ -58,6 +58,24 @@ impl RegistrationsService for Api {
         })
     }
 
+    async fn list_my_tickets(
+        &self,
+        req: Request<api::ListMyTicketsRequest>,
+    ) -> Reply<api::ListMyTicketsResponse> {
+        let (caller, _) = self.edge.signed_in(&req).await?;
+        let m = req.get_ref();
+        let msg = jn::ListMyRegistrationsRequest {
+            page_size: m.page_size,
+            page_token: m.page_token.clone(),
+        };
+        let out = caller.outbound(&req, msg);
+        let r = answer(self.backends.join.clone().list_my_registrations(out)).await?;
+        ok(api::ListMyTicketsResponse {
+            tickets: r.registrations,
+            next_page_token: r.next_page_token,
+        })
+    }
+
     async fn list_attendees(
         &self,
         req: Request<api::ListAttendeesRequest>,

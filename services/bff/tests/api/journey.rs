@@ -98,6 +98,12 @@ async fn sign_up_verify_publish_join_fill_waitlist_leave_promotes_and_check_in()
         page.my_registration.unwrap().status(),
         RegistrationStatus::Waitlisted
     );
+    let named = page.organizer.unwrap();
+    assert_eq!(
+        (named.id, named.display_name.as_str()),
+        (organizer.user_id.clone(), "Ada"),
+        "the page names the organizer"
+    );
 
     // Ann leaves: Cy is promoted.
     mesh.registrations()
@@ -123,6 +129,23 @@ async fn sign_up_verify_publish_join_fill_waitlist_leave_promotes_and_check_in()
         .registration
         .unwrap();
     assert_eq!(mine.status(), RegistrationStatus::Confirmed);
+    let tickets = mesh
+        .registrations()
+        .list_my_tickets(authed(api::ListMyTicketsRequest::default(), &cy.token))
+        .await
+        .unwrap()
+        .into_inner()
+        .tickets;
+    let ticket = tickets[0].registration.as_ref().unwrap();
+    assert_eq!(
+        (
+            tickets.len(),
+            ticket.id.as_str(),
+            ticket.ticket_code.is_empty()
+        ),
+        (1, mine.id.as_str(), false),
+        "my tickets holds the promoted place with its code"
+    );
 
     // The organizer checks Cy in at the door, once.
     let check = |token: &str| {
@@ -199,4 +222,26 @@ async fn a_retried_join_with_the_same_idempotency_key_returns_the_same_registrat
     };
     let (a, b) = (join("k-1").await, join("k-1").await);
     assert_eq!(a.id, b.id);
+}
+
+#[tokio::test]
+async fn a_quiet_live_stream_gets_heartbeats_so_proxies_keep_it_open() {
+    let mesh = mesh_with(|c| c.live.heartbeat_secs = 1).await;
+    let organizer = mesh.verified().await;
+    let event = mesh.published(&organizer, 5, 0).await;
+    let req = api::WatchEventRequest {
+        event_id: event.id.clone(),
+    };
+    let mut live = mesh.live().watch_event(req).await.unwrap().into_inner();
+    let mut kinds = Vec::new();
+    while kinds.iter().filter(|k| **k == "heartbeat").count() < 2 {
+        let msg = live.next().await.unwrap().unwrap();
+        kinds.push(match msg.update {
+            Some(Update::Event(_)) => "event",
+            Some(Update::Counts(_)) => "counts",
+            Some(Update::Heartbeat(_)) => "heartbeat",
+            None => "none",
+        });
+    }
+    assert_eq!(kinds, ["event", "counts", "heartbeat", "heartbeat"]);
 }

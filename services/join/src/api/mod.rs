@@ -114,6 +114,13 @@ impl JoinService for JoinApi {
         reply(self.state.get_counts(req).await)
     }
     #[tracing::instrument(skip_all)]
+    async fn list_my_registrations(
+        &self,
+        req: Request<pb::ListMyRegistrationsRequest>,
+    ) -> Reply<pb::ListMyRegistrationsResponse> {
+        reply(self.state.list_my_registrations(req).await)
+    }
+    #[tracing::instrument(skip_all)]
     async fn list_attendees(
         &self,
         req: Request<pb::ListAttendeesRequest>,

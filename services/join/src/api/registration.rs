@@ -158,3 +158,75 @@ impl State {
         store::counts(&mut conn, event).await
     }
 }
+
+/// The page token after `t`: its event's start (µs) and its id.
+fn ticket_token(t: &store::TicketRow) -> String {
+    format!("{}.{}", t.starts_at.timestamp_micros(), t.row.id)
+}
+
+fn parse_ticket_token(raw: &str) -> Result<Option<(chrono::DateTime<chrono::Utc>, uuid::Uuid)>> {
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    let bad = || Error::invalid("page_token", "is not one we issued");
+    let (micros, id) = raw.split_once('.').ok_or_else(bad)?;
+    let start = micros
+        .parse()
+        .ok()
+        .and_then(chrono::DateTime::from_timestamp_micros)
+        .ok_or_else(bad)?;
+    Ok(Some((start, id.parse().map_err(|_| bad())?)))
+}
+
+impl State {
+    pub(super) async fn list_my_registrations(
+        &self,
+        req: Request<pb::ListMyRegistrationsRequest>,
+    ) -> Result<pb::ListMyRegistrationsResponse> {
+        let me = self.principal(&req).await?;
+        let r = req.into_inner();
+        let after = parse_ticket_token(&r.page_token)?;
+        let size = super::page_size(r.page_size);
+        let mut conn = self.pool.acquire().await?;
+        let rows = store::tickets(&mut conn, me.user_id, after, size).await?;
+        let next = match rows.last() {
+            Some(t) if rows.len() as i64 == size => ticket_token(t),
+            _ => String::new(),
+        };
+        Ok(pb::ListMyRegistrationsResponse {
+            registrations: rows
+                .iter()
+                .map(|t| pb::MyRegistration {
+                    registration: Some(self.registration(&t.row, t.position)),
+                    event_title: t.title.clone(),
+                    event_starts_at: Some(cityevents_runtime::parse::timestamp(t.starts_at)),
+                })
+                .collect(),
+            next_page_token: next,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ticket_page_token_reads_back_and_junk_is_refused() {
+        let at = chrono::DateTime::from_timestamp_micros(1_800_000_000_123_456).unwrap();
+        let id = uuid::Uuid::now_v7();
+        assert_eq!(
+            parse_ticket_token(&format!("{}.{id}", at.timestamp_micros())).unwrap(),
+            Some((at, id))
+        );
+        assert_eq!(parse_ticket_token("").unwrap(), None);
+        for junk in [
+            "x",
+            "1.2",
+            "abc.",
+            "99999999999999999999.00000000-0000-0000-0000-000000000000",
+        ] {
+            assert!(parse_ticket_token(junk).is_err(), "{junk}");
+        }
+    }
+}

@@ -9,3 +9,4 @@ mod helpers;
 mod idempotency;
 mod organizers;
 mod rules;
+mod tickets;
