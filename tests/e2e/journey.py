@@ -3,11 +3,13 @@ nobody here wrote: urllib (REST/JSON and server-sent events), grpcio stubs
 generated from proto/, nats-py reading the auth stream as the mail service
 will, and PyNaCl opening the sealed verification link.
 
-    journey.py BFF NATS_URL STREAM_PREFIX SEAL_KEY_FILE
+    journey.py BFF NATS_URL STREAM_PREFIX SEAL_KEY_FILE [HANDOFF_JSON]
 
 sign up -> verify -> create and publish -> another user joins -> the
 organizer's live stream (SSE and gRPC) sees the count change -> capacity
-fills -> waitlist -> full -> a leave promotes -> check-in (once).
+fills -> waitlist -> full -> a leave promotes -> the event page names the
+organizer -> my tickets -> check-in (once). With HANDOFF_JSON, a second
+published event is written there for the gRPC-web journey (tests/grpc-web).
 """
 import asyncio
 import base64
@@ -32,6 +34,7 @@ from cityevents.join.v1 import join_pb2  # noqa: E402
 from cityevents.messaging.v1 import envelope_pb2  # noqa: E402
 
 BFF, NATS_URL, PREFIX, SEAL_FILE = sys.argv[1:5]
+HANDOFF = sys.argv[5] if len(sys.argv) > 5 else None
 BASE = f"http://{BFF}"
 PASSWORD = "e2e journey password"
 
@@ -197,6 +200,10 @@ def main():
     assert mine["status"] == "REGISTRATION_STATUS_CONFIRMED" and mine["ticketCode"], mine
     page = ok(*rest("GET", f"/v1/events/{event.id}", token=third), "event page")
     assert page["counts"]["confirmed"] == 2 and page["myRegistration"]["id"] == mine["id"], page
+    assert page["organizer"] == {"id": org_id, "displayName": "organizer"}, page
+    tickets = ok(*rest("GET", "/v1/me/tickets", token=third), "my tickets")["tickets"]
+    assert [t["registration"]["id"] for t in tickets] == [mine["id"]], tickets
+    assert tickets[0]["eventTitle"] == "River jazz" and tickets[0]["registration"]["ticketCode"], tickets
     print("a leave promoted the waitlist")
 
     # Check-in at the door (gRPC), once; the ticket key is public.
@@ -207,6 +214,15 @@ def main():
     assert key["crv"] == "Ed25519", key
     print("checked in once; ticket key", key["kid"])
     stream.cancel()
+
+    # Hand a second published event to the gRPC-web journey (Node).
+    if HANDOFF:
+        draft.title, draft.capacity = "Web night", 1
+        created = events.CreateEvent(api_pb2.CreateEventRequest(draft=draft), metadata=auth, timeout=10).event
+        events.PublishEvent(api_pb2.PublishEventRequest(event_id=created.id, expected_version=created.version),
+                            metadata=auth, timeout=10)
+        with open(HANDOFF, "w") as f:
+            json.dump({"eventId": created.id, "organizerName": "organizer"}, f)
     print("e2e journey passed")
 
 
