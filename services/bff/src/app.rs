@@ -30,7 +30,7 @@ use cityevents_runtime::redis::Redis;
 use crate::api::{Api, Backends};
 use crate::config::{Config, EdgeConfig};
 use crate::edge::Edge;
-use crate::live::Hub;
+use crate::live::{Hub, Pace};
 use crate::rest::Rest;
 use crate::rest::routes::Table;
 
@@ -72,7 +72,11 @@ pub async fn build(cfg: Config) -> anyhow::Result<Host> {
         join: JoinServiceClient::new(channel(&cfg.join, &metrics)?),
     };
     let heartbeat = Duration::from_secs(cfg.live.heartbeat_secs.max(1));
-    let hub = Hub::new(cfg.live.max_watchers, metrics.registry())?.with_heartbeat(heartbeat);
+    let pace = Pace {
+        heartbeat,
+        stall: Duration::from_secs(cfg.live.stall_secs.max(1)),
+    };
+    let hub = Hub::new(cfg.live.max_watchers, metrics.registry())?.with_pace(pace);
     let nats = cityevents_messaging::connect(&cfg.nats).await?.client();
     let api = Api::new(edge, backends, hub.clone());
 

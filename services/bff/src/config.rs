@@ -74,6 +74,9 @@ pub struct LiveConfig {
     /// Watchers one BFF replica holds at once; more are refused
     /// (RESOURCE_EXHAUSTED) rather than slowing the others.
     pub max_watchers: usize,
+    /// Seconds a watcher may leave a ready update unread before it is told
+    /// it fell behind (RESOURCE_EXHAUSTED, WATCHER_TOO_SLOW) and closed.
+    pub stall_secs: u64,
 }
 
 impl Default for LiveConfig {
@@ -81,6 +84,7 @@ impl Default for LiveConfig {
         Self {
             heartbeat_secs: 15,
             max_watchers: 50_000,
+            stall_secs: 30,
         }
     }
 }

@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use futures::StreamExt;
 use prost::Message;
@@ -46,8 +47,28 @@ struct Inner {
     topics: Mutex<HashMap<String, Topic>>,
     watchers: AtomicUsize,
     max_watchers: usize,
-    heartbeat: std::time::Duration,
+    pace: Pace,
     gauge: prometheus::IntGauge,
+}
+
+/// How each watcher's stream is paced.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Pace {
+    /// Quiet time after which a heartbeat is sent.
+    pub heartbeat: Duration,
+    /// How long a watcher may leave a ready message unread (its client not
+    /// reading, the connection's window full) before it is told it fell
+    /// behind and closed, freeing its place.
+    pub stall: Duration,
+}
+
+impl Default for Pace {
+    fn default() -> Self {
+        Self {
+            heartbeat: Duration::from_secs(15),
+            stall: Duration::from_secs(30),
+        }
+    }
 }
 
 struct Topic {
@@ -73,24 +94,24 @@ impl Hub {
                 topics: Mutex::default(),
                 watchers: AtomicUsize::new(0),
                 max_watchers,
-                heartbeat: std::time::Duration::from_secs(15),
+                pace: Pace::default(),
                 gauge,
             }),
         })
     }
 
-    /// The same hub, with heartbeats after `every` quiet (15 s by default).
+    /// The same hub, its watchers paced by `pace` (before any is open).
     #[must_use]
-    pub fn with_heartbeat(mut self, every: std::time::Duration) -> Self {
+    pub fn with_pace(mut self, pace: Pace) -> Self {
         if let Some(inner) = Arc::get_mut(&mut self.inner) {
-            inner.heartbeat = every;
+            inner.pace = pace;
         }
         self
     }
 
-    /// How long a watcher's stream stays quiet before a heartbeat.
-    pub fn heartbeat(&self) -> std::time::Duration {
-        self.inner.heartbeat
+    /// How each watcher's stream is paced.
+    pub fn pace(&self) -> Pace {
+        self.inner.pace
     }
 
     /// Starts watching `event_id`, or refuses when the replica is full.

@@ -1,6 +1,7 @@
 //! `LiveService.WatchEvent`: the event and its counts as this caller may
 //! see them now, then every change from the replica's [`Hub`] (the latest
-//! counts win for a slow reader), with heartbeats while nothing changes.
+//! counts win for a slow reader), with heartbeats while nothing changes; a
+//! watcher whose client stops reading is told it fell behind and closed.
 
 use std::pin::Pin;
 use std::time::Duration;
@@ -14,8 +15,11 @@ use cityevents_proto::cityevents::api::v1::{
 use cityevents_proto::cityevents::event::v1 as ev;
 use cityevents_proto::cityevents::join::v1 as jn;
 
+use cityevents_runtime::{Error, ErrorCode};
+use tokio::time::Instant;
+
 use super::{Api, Reply, Status, answer, ok};
-use crate::live::{State, Update, Watch};
+use crate::live::{Pace, State, Update, Watch};
 
 /// The server stream of `WatchEvent`.
 pub type WatchStream = Pin<Box<dyn Stream<Item = Result<api::WatchEventResponse, Status>> + Send>>;
@@ -56,7 +60,7 @@ impl LiveService for Api {
         if let Ok(c) = counts {
             self.hub.apply(&event_id, Update::Counts(c));
         }
-        ok(Box::pin(updates(watch, self.hub.heartbeat())))
+        ok(Box::pin(updates(watch, self.hub.pace())))
     }
 }
 
@@ -85,28 +89,120 @@ fn heartbeat() -> api::WatchEventResponse {
     }
 }
 
+/// What a watcher is told when it left an update unread too long.
+fn too_slow() -> Status {
+    Error::new(
+        ErrorCode::ResourceExhausted,
+        "this watcher fell behind and was closed; watch again to get the current state",
+    )
+    .with_reason("WATCHER_TOO_SLOW")
+    .with_retry_after(Duration::from_secs(1))
+    .into()
+}
+
+/// Where a watcher's stream stands between two reads.
+struct Cursor {
+    watch: Watch,
+    /// What this watcher has been sent.
+    sent: State,
+    /// Messages ready to send, the next last.
+    queue: Vec<api::WatchEventResponse>,
+    /// When the last message was handed over (the next read starts the
+    /// stall clock's check).
+    handed: Option<Instant>,
+}
+
 /// The current state, then each change, and a heartbeat after every quiet
-/// `every`; ends when the hub goes away.
+/// `pace.heartbeat`; a watcher that leaves a message unread for longer than
+/// `pace.stall` is told it fell behind and closed. Ends when the hub goes
+/// away.
 fn updates(
     watch: Watch,
-    every: Duration,
+    pace: Pace,
 ) -> impl Stream<Item = Result<api::WatchEventResponse, Status>> + Send {
-    let start = (watch, State::default(), Vec::new());
-    futures::stream::unfold(start, move |(mut watch, mut sent, mut queue)| async move {
+    let start = Cursor {
+        watch,
+        sent: State::default(),
+        queue: Vec::new(),
+        handed: None,
+    };
+    futures::stream::unfold(Some(start), move |cursor| async move {
+        let mut c = cursor?;
+        // The transport asks for the next message as soon as the last one
+        // is written, unless the client stopped reading.
+        if c.handed.is_some_and(|t| t.elapsed() > pace.stall) {
+            return Some((Err(too_slow()), None));
+        }
         loop {
-            if let Some(msg) = queue.pop() {
-                return Some((Ok(msg), (watch, sent, queue)));
+            if let Some(msg) = c.queue.pop() {
+                c.handed = Some(Instant::now());
+                return Some((Ok(msg), Some(c)));
             }
-            let now = watch.rx.borrow_and_update().clone();
-            queue = changes(&sent, &now);
-            queue.reverse();
-            sent = now;
-            if queue.is_empty() {
+            let now = c.watch.rx.borrow_and_update().clone();
+            c.queue = changes(&c.sent, &now);
+            c.queue.reverse();
+            c.sent = now;
+            if c.queue.is_empty() {
                 tokio::select! {
-                    changed = watch.rx.changed() => changed.ok()?,
-                    () = tokio::time::sleep(every) => queue.push(heartbeat()),
+                    changed = c.watch.rx.changed() => changed.ok()?,
+                    () = tokio::time::sleep(pace.heartbeat) => c.queue.push(heartbeat()),
                 }
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::StreamExt;
+
+    use super::*;
+    use crate::live::Hub;
+
+    fn pace() -> Pace {
+        Pace {
+            heartbeat: Duration::from_secs(15),
+            stall: Duration::from_secs(30),
+        }
+    }
+
+    fn counts(confirmed: i32) -> Update {
+        Update::Counts(jn::GetCountsResponse {
+            event_id: "e1".into(),
+            confirmed,
+            ..Default::default()
+        })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_watcher_that_stops_reading_is_told_it_fell_behind_and_its_place_freed() {
+        let hub = Hub::new(10, &prometheus::Registry::new()).unwrap();
+        let mut stream = Box::pin(updates(hub.watch("e1").unwrap(), pace()));
+        hub.apply("e1", counts(1));
+        assert!(stream.next().await.unwrap().is_ok());
+        hub.apply("e1", counts(2));
+        // The client reads nothing for longer than the stall limit.
+        tokio::time::advance(Duration::from_secs(31)).await;
+        let told = stream.next().await.unwrap().unwrap_err();
+        assert_eq!(
+            told.metadata().get("x-cityevents-error").unwrap(),
+            "WATCHER_TOO_SLOW"
+        );
+        assert!(stream.next().await.is_none(), "and the stream ends");
+        drop(stream);
+        assert_eq!(hub.watchers(), 0, "its place is free");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_watcher_that_keeps_reading_a_quiet_stream_gets_heartbeats_and_stays() {
+        let hub = Hub::new(10, &prometheus::Registry::new()).unwrap();
+        let mut stream = Box::pin(updates(hub.watch("e1").unwrap(), pace()));
+        hub.apply("e1", counts(0));
+        assert!(stream.next().await.unwrap().is_ok(), "the current counts");
+        for _ in 0..5 {
+            let msg = stream.next().await.unwrap().unwrap();
+            assert!(matches!(msg.update, Some(Out::Heartbeat(_))), "{msg:?}");
+        }
+        assert_eq!(hub.watchers(), 1);
+    }
 }
