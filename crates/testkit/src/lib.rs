@@ -14,6 +14,7 @@ use uuid::Uuid;
 use auth::tokens::{Issuer, Subject};
 use cityevents_authn::{Role, SigningKey, VerifierConfig};
 use cityevents_messaging::NatsConfig;
+use cityevents_proto::cityevents::event::v1 as ev;
 use cityevents_runtime::CancellationToken;
 use cityevents_runtime::config::{RedisConfig, Secret, ServerConfig};
 use cityevents_runtime::grpc::client::ClientConfig;
@@ -259,4 +260,37 @@ pub async fn published(
         }
     }
     out
+}
+
+/// A time `hours` from now (negative: ago), as a protobuf timestamp.
+pub fn in_hours(hours: i64) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: chrono::Utc::now().timestamp() + hours * 3600,
+        nanos: 0,
+    }
+}
+
+/// An online event draft, "Concert", starting in 24 hours for two hours.
+pub fn draft(capacity: i32, waitlist_cap: i32) -> ev::EventDraft {
+    ev::EventDraft {
+        title: "Concert".into(),
+        starts_at: Some(in_hours(24)),
+        ends_at: Some(in_hours(26)),
+        time_zone: "Europe/Paris".into(),
+        location: Some(ev::event_draft::Location::OnlineUrl(
+            "https://example.org/live".into(),
+        )),
+        capacity,
+        waitlist_cap,
+        ..ev::EventDraft::default()
+    }
+}
+
+/// The reason an error answer carries (`x-cityevents-error`), or "".
+pub fn reason(s: &tonic::Status) -> String {
+    s.metadata()
+        .get("x-cityevents-error")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
 }

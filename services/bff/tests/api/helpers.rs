@@ -18,7 +18,7 @@ use cityevents_runtime::config::{Secret, ServerConfig};
 use cityevents_runtime::grpc::client::ClientConfig;
 use cityevents_testkit::{World, authed, fresh_database};
 
-pub use cityevents_testkit::code;
+pub use cityevents_testkit::{code, draft, reason};
 
 pub struct StopOnDrop(CancellationToken);
 
@@ -287,32 +287,6 @@ impl Mesh {
             .event
             .unwrap()
     }
-}
-
-pub fn draft(capacity: i32, waitlist_cap: i32) -> ev::EventDraft {
-    let at = |h: i64| prost_types::Timestamp {
-        seconds: chrono::Utc::now().timestamp() + h * 3600,
-        nanos: 0,
-    };
-    ev::EventDraft {
-        title: "Jazz on the river".into(),
-        starts_at: Some(at(24)),
-        ends_at: Some(at(26)),
-        time_zone: "Europe/Paris".into(),
-        location: Some(ev::event_draft::Location::OnlineUrl(
-            "https://example.org/live".into(),
-        )),
-        capacity,
-        waitlist_cap,
-        ..ev::EventDraft::default()
-    }
-}
-
-pub fn reason(s: &tonic::Status) -> String {
-    s.metadata()
-        .get("x-cityevents-error")
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default()
 }
 
 /// One HTTP/1.1 exchange: status, headers (lower-case names), body.

@@ -14,6 +14,7 @@ use cityevents_runtime::CancellationToken;
 use cityevents_runtime::config::{Secret, ServerConfig};
 use cityevents_runtime::grpc::client::ClientConfig;
 use cityevents_testkit::{World, authed, fresh_database};
+pub use cityevents_testkit::{draft, in_hours as ts, reason};
 
 /// Stops the services when the test ends.
 pub struct StopOnDrop(CancellationToken);
@@ -110,28 +111,6 @@ pub async fn spawn_app_with(tune: impl FnOnce(&mut join::Config)) -> TestApp {
         join_admin,
         stop: stop.clone(),
         _stop: StopOnDrop(stop),
-    }
-}
-
-pub fn ts(offset_hours: i64) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: chrono::Utc::now().timestamp() + offset_hours * 3600,
-        nanos: 0,
-    }
-}
-
-pub fn draft(capacity: i32, waitlist_cap: i32) -> ev::EventDraft {
-    ev::EventDraft {
-        title: "Concert".into(),
-        starts_at: Some(ts(24)),
-        ends_at: Some(ts(26)),
-        time_zone: "Europe/Paris".into(),
-        location: Some(ev::event_draft::Location::OnlineUrl(
-            "https://example.org/live".into(),
-        )),
-        capacity,
-        waitlist_cap,
-        ..ev::EventDraft::default()
     }
 }
 
@@ -332,13 +311,6 @@ impl TestApp {
             })
             .collect()
     }
-}
-
-pub fn reason(s: &tonic::Status) -> String {
-    s.metadata()
-        .get("x-cityevents-error")
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default()
 }
 
 pub fn new_user(app: &TestApp) -> (Uuid, String) {
