@@ -8,7 +8,9 @@
 # Each user joins once: tokens of distinct users come from `auth
 # bench-tokens`, and each scenario joins its own event. Client addresses
 # vary per request (x-forwarded-for from a trusted proxy), as traffic from
-# many people does; the per-address limit is the edge's own.
+# many people does; the per-address limit is the edge's own. Last, 10,000
+# live watchers on one event (BENCH_WATCHERS): update latency and the BFF's
+# memory per watcher.
 source "$(dirname "$0")/lib.sh"
 bash "$ROOT/scripts/infra-up.sh"
 export PGPASSWORD=$PG_PASSWORD
@@ -20,6 +22,7 @@ STEPS=${BENCH_STEPS:-1000,2000,3000,4000,5000,6000,8000}
 PROFILE=${BENCH_PROFILE:-release}
 log "building the binaries ($PROFILE)"
 (cd "$ROOT" && SQLX_OFFLINE=true cargo build -q --profile "$PROFILE" --locked -p auth -p event -p join -p bff -p cityevents-loadgen)
+machine_line
 MESH_PROFILE=$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")
 source "$ROOT/scripts/mesh.sh"
 mesh_init "$B" benchbff 51080
@@ -77,4 +80,8 @@ ev=$(new_event 100)
   rest --method GET --url "$BFF/v1/events/{event}"
 log "step-up: REST joins at ${STEPS}/s, 5 s each, until p99 > 100 ms; then twice the rate held"
 ev=$(new_event 0); SECS=5 rest_join "step-up" "$ev" "$STEPS"
-log "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+log "live watchers: ${WATCHERS:=${BENCH_WATCHERS:-10000}} streams on one event, five seats taken while they watch"
+ev=$(new_event 100)
+"$LOADGEN" --tokens "$B/tokens.txt" --watch "bff=$(cat "$M/bff.pid")" \
+  watchers --endpoint "$BFF" --event "$ev" --count "$WATCHERS" --updates 5
+machine_line

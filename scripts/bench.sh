@@ -7,6 +7,10 @@ bash "$ROOT/scripts/infra-up.sh"
 # The bench first drops the databases and streams earlier test runs left
 # (testkit::sweep_leftovers): they keep autovacuum and NATS busy.
 cd "$ROOT"
+# Build first, then calibrate: a machine straight out of a long compile is
+# often slower for a while (see docs/benchmarks.md).
+SQLX_OFFLINE=true cargo bench --locked -p join --bench joins --no-run
+machine_line
 SQLX_OFFLINE=true cargo bench --locked -p join --bench joins
 # Auth's memory under a sign-up storm (argon2id, 19 MiB a hash).
 SQLX_OFFLINE=true cargo bench --locked -p auth --bench memory
@@ -14,3 +18,4 @@ SQLX_OFFLINE=true cargo bench --locked -p auth --bench memory
 # service direct, the event page, a step-up to the saturating rate, and
 # 10,000 live watchers (crates/loadgen, outside the services' processes).
 bash "$ROOT/scripts/bench-bff.sh"
+machine_line

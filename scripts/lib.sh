@@ -15,3 +15,17 @@ log() { printf '==> %s\n' "$*" >&2; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 # Loopback: no TLS to PostgreSQL.
 pg_url() { echo "postgres://$PG_USER:$PG_PASSWORD@$PG_HOST:$PG_PORT/${1:-postgres}?sslmode=disable"; }
+# One line on how fast this machine is now, so bench runs on different
+# machines (or the same one at another time) can be told apart from a
+# change in the software: the CPU, one core's SHA-256 throughput over 1 GiB,
+# and the share of CPU time the host took for other guests (steal) over the
+# measurement.
+machine_line() {
+  local model steal0 total0 steal1 total1 t0 t1
+  model=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)
+  read -r _ a b c d e f g h _ < /proc/stat; steal0=$h total0=$((a+b+c+d+e+f+g+h))
+  t0=$(date +%s%N); head -c 1073741824 /dev/zero | sha256sum >/dev/null; t1=$(date +%s%N)
+  read -r _ a b c d e f g h _ < /proc/stat; steal1=$h total1=$((a+b+c+d+e+f+g+h))
+  printf 'machine: %s, %s CPUs; sha256 %d MB/s on one core; %d%% stolen meanwhile\n' "$model" "$(nproc)" \
+    $(( 1073741824 * 1000 / (t1 - t0) )) $(( 100 * (steal1 - steal0) / (total1 - total0 + 1) ))
+}

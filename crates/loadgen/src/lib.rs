@@ -4,6 +4,7 @@
 //! spent per request. `make bench` drives the BFF with it; it can be
 //! pointed at any other platform's REST API from the command line.
 
+pub mod machine;
 pub mod run;
 pub mod target;
 pub mod template;
@@ -232,7 +233,7 @@ fn ms(d: Duration) -> f64 {
 }
 
 fn header() -> &'static str {
-    "label | offered/s | answered/s | ok/s | p50 ms | p95 ms | p99 ms | max ms | answers by status | CPU µs per answer"
+    "label | offered/s | answered/s | ok/s | p50 ms | p95 ms | p99 ms | max ms | answers by status | CPU µs per answer | machine"
 }
 
 fn line(label: &str, f: &Figures) -> String {
@@ -248,8 +249,9 @@ fn line(label: &str, f: &Figures) -> String {
             .iter()
             .map(|(n, c)| format!("{n} {:.0}", per(*c))),
     );
+    cpu.push(format!("machine {:.0}", per(f.machine.work.as_secs_f64())));
     format!(
-        "{label} | {:.0} | {:.0} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {} (generator {:.0}% of a core)",
+        "{label} | {:.0} | {:.0} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {} (generator {:.0}% of a core) | {:.0}% busy, {:.1}% stolen",
         f.offered,
         f.achieved(),
         f.goodput(),
@@ -260,5 +262,7 @@ fn line(label: &str, f: &Figures) -> String {
         statuses.join(", "),
         cpu.join(", "),
         100.0 * f.generator_cpu / f.seconds,
+        100.0 * f.machine.busy(),
+        100.0 * f.machine.stolen(),
     )
 }

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::machine::CpuTimes;
 use crate::target::Target;
 
 /// What a run is asked to do.
@@ -33,6 +34,8 @@ pub struct Figures {
     pub generator_cpu: f64,
     /// CPU seconds each watched process used over the run.
     pub watched_cpu: Vec<(String, f64)>,
+    /// The whole machine over the run (work and steal).
+    pub machine: CpuTimes,
 }
 
 impl Figures {
@@ -95,6 +98,7 @@ pub async fn run(
     let tally = Arc::new(Mutex::new(Tally::default()));
     let in_flight = Arc::new(AtomicUsize::new(0));
     let cpu_before = cpu_seconds("self");
+    let machine_before = CpuTimes::now();
     let watched_before: Vec<f64> = watch
         .iter()
         .map(|(_, pid)| cpu_seconds(&pid.to_string()))
@@ -143,6 +147,7 @@ pub async fn run(
         .as_secs_f64()
         .max(load.duration.as_secs_f64());
     let generator_cpu = cpu_seconds("self") - cpu_before;
+    let machine = CpuTimes::now().since(machine_before);
     let watched_cpu = watch
         .iter()
         .zip(watched_before)
@@ -162,6 +167,7 @@ pub async fn run(
         ok: t.ok,
         generator_cpu,
         watched_cpu,
+        machine,
     }
 }
 

@@ -65,14 +65,17 @@ impl Template {
                 Part::Token => out.push_str(token),
                 Part::Index => out.push_str(&i.to_string()),
                 Part::Uuid => out.push_str(&uuid::Uuid::new_v4().to_string()),
-                Part::Address => {
-                    let [_, a, b, c] = (i as u32 & 0x00ff_ffff).to_be_bytes();
-                    out.push_str(&format!("10.{a}.{b}.{c}"));
-                }
+                Part::Address => out.push_str(&address(i)),
             }
         }
         out
     }
+}
+
+/// The client address of person `i`: one of their own in 10.0.0.0/8.
+pub fn address(i: u64) -> String {
+    let [_, a, b, c] = (i as u32 & 0x00ff_ffff).to_be_bytes();
+    format!("10.{a}.{b}.{c}")
 }
 
 #[cfg(test)]

@@ -38,10 +38,12 @@ type Seen = Arc<Mutex<Vec<Vec<Option<Instant>>>>>;
 /// so the edge's per-address limit sees many people, not one.
 fn as_person<T>(msg: T, token: &str, i: usize) -> anyhow::Result<tonic::Request<T>> {
     let mut req = tonic::Request::new(msg);
-    let [_, a, b, c] = (i as u32 & 0x00ff_ffff).to_be_bytes();
     let md = req.metadata_mut();
     md.insert("authorization", format!("Bearer {token}").parse()?);
-    md.insert("x-forwarded-for", format!("10.{a}.{b}.{c}").parse()?);
+    md.insert(
+        "x-forwarded-for",
+        crate::template::address(i as u64).parse()?,
+    );
     Ok(req)
 }
 

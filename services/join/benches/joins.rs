@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use tonic::transport::Channel;
 
+use cityevents_loadgen::machine::CpuTimes;
 use cityevents_proto::cityevents::join::v1::{JoinRequest, join_service_client::JoinServiceClient};
 use cityevents_testkit::authed;
 
@@ -32,10 +33,9 @@ struct Figures {
     errors: usize,
     elapsed: Duration,
     latencies: Vec<Duration>,
-    /// Machine-wide busy CPU time over the run (every process: services,
-    /// load generator, PostgreSQL, NATS, Redis), and the share of the CPUs.
-    cpu: Duration,
-    busy: f64,
+    /// Machine-wide CPU over the run (every process: services, load
+    /// generator, PostgreSQL, NATS, Redis): work, and steal apart.
+    machine: CpuTimes,
     /// WAL written over the run, and full-page images among it (many after
     /// a checkpoint), from `pg_stat_wal` (the whole server).
     wal_bytes: i64,
@@ -49,27 +49,6 @@ async fn wal(pool: &sqlx::PgPool) -> (i64, i64) {
         .unwrap()
 }
 
-/// Busy and total CPU time of the whole machine so far, from /proc/stat.
-fn cpu_times() -> (Duration, Duration) {
-    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
-    let ticks: Vec<u64> = stat
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .split_whitespace()
-        .skip(1)
-        .filter_map(|t| t.parse().ok())
-        .collect();
-    // user nice system idle iowait irq softirq steal; 100 ticks a second.
-    let at = |i: usize| ticks.get(i).copied().unwrap_or(0);
-    let idle = at(3) + at(4);
-    let total: u64 = ticks.iter().take(8).sum();
-    (
-        Duration::from_millis((total - idle) * 10),
-        Duration::from_millis(total * 10),
-    )
-}
-
 impl Figures {
     fn print(&mut self) {
         self.latencies.sort_unstable();
@@ -80,7 +59,7 @@ impl Figures {
             self.latencies[i].as_secs_f64() * 1e3
         };
         println!(
-            "{:<8} {:>7} joins {:>5} errors {:>8.2} s {:>9.0} joins/s   p50 {:>6.1} ms  p95 {:>6.1} ms  p99 {:>6.1} ms   cpu {:>4.0} µs/join ({:.0}% busy)  wal {:.1} kB/join ({} fpi)",
+            "{:<8} {:>7} joins {:>5} errors {:>8.2} s {:>9.0} joins/s   p50 {:>6.1} ms  p95 {:>6.1} ms  p99 {:>6.1} ms   cpu {:>4.0} µs/join ({:.0}% busy, {:.1}% stolen)  wal {:.1} kB/join ({} fpi)",
             self.name,
             self.joins,
             self.errors,
@@ -89,8 +68,9 @@ impl Figures {
             pct(0.50),
             pct(0.95),
             pct(0.99),
-            self.cpu.as_secs_f64() * 1e6 / self.joins as f64,
-            self.busy * 100.0,
+            self.machine.work.as_secs_f64() * 1e6 / self.joins as f64,
+            self.machine.busy() * 100.0,
+            self.machine.stolen() * 100.0,
             self.wal_bytes as f64 / 1024.0 / self.joins as f64,
             self.wal_fpi,
         );
@@ -106,7 +86,7 @@ async fn drive(
 ) -> Figures {
     let clients = Arc::new(clients.to_vec());
     let wal0 = wal(&app.pool).await;
-    let (busy0, total0) = cpu_times();
+    let machine0 = CpuTimes::now();
     let start = Instant::now();
     let results: Vec<(bool, Duration)> = futures::stream::iter(work.into_iter().enumerate())
         .map(|(i, (token, event))| {
@@ -128,7 +108,7 @@ async fn drive(
         .collect()
         .await;
     let elapsed = start.elapsed();
-    let (busy1, total1) = cpu_times();
+    let machine = CpuTimes::now().since(machine0);
     let wal1 = wal(&app.pool).await;
     let errors = results.iter().filter(|(ok, _)| !ok).count();
     Figures {
@@ -137,8 +117,7 @@ async fn drive(
         errors,
         elapsed,
         latencies: results.into_iter().map(|r| r.1).collect(),
-        cpu: busy1 - busy0,
-        busy: (busy1 - busy0).as_secs_f64() / (total1 - total0).as_secs_f64().max(1e-9),
+        machine,
         wal_bytes: wal1.0 - wal0.0,
         wal_fpi: wal1.1 - wal0.1,
     }
