@@ -74,6 +74,19 @@ pub struct ServerConfig {
     pub drain_delay_ms: u64,
     /// How long in-flight requests may take to finish on shutdown.
     pub shutdown_grace_ms: u64,
+    /// Streams a peer may reset before the server accepted them, per
+    /// connection, before GOAWAY (h2's reset-flood protection; its default
+    /// of 20 is met by any client cancelling calls at their deadlines).
+    pub http2_max_pending_accept_resets: usize,
+    /// Streams the server may reset on errors, per connection, before GOAWAY.
+    pub http2_max_local_error_resets: usize,
+    /// Request headers a call may carry, in bytes (HTTP/2's count: name,
+    /// value and 32 a header); over it the call alone is refused
+    /// (RESOURCE_EXHAUSTED `HEADERS_TOO_LARGE`, 431 on REST).
+    pub max_header_bytes: usize,
+    /// The header block HTTP/2 reads at all; a larger one ends the
+    /// connection (h2's GOAWAY), so it sits far above `max_header_bytes`.
+    pub http2_max_header_list_size: u32,
 }
 
 impl Default for ServerConfig {
@@ -85,6 +98,10 @@ impl Default for ServerConfig {
             concurrency_limit: 256,
             drain_delay_ms: 0,
             shutdown_grace_ms: 20_000,
+            http2_max_pending_accept_resets: 4_096,
+            http2_max_local_error_resets: 65_536,
+            max_header_bytes: 16 * 1024,
+            http2_max_header_list_size: 1024 * 1024,
         }
     }
 }

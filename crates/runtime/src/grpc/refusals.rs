@@ -1,11 +1,20 @@
-//! Transport-level refusals in the error table's terms. tonic answers a
-//! message over the size limit with OUT_OF_RANGE and its own text, a code
-//! no CityEvents handler returns (see `error.rs`): rewritten here to
-//! RESOURCE_EXHAUSTED, reason `MESSAGE_TOO_LARGE`, with a message a person
-//! can act on. The rewrite applies to trailers-only answers, which is how
-//! tonic refuses a request it could not decode.
+//! Transport-level refusals in the error table's terms.
+//!
+//! - tonic answers a message over the size limit with OUT_OF_RANGE and its
+//!   own text, a code no CityEvents handler returns (see `error.rs`):
+//!   rewritten here to RESOURCE_EXHAUSTED, reason `MESSAGE_TOO_LARGE`, with a
+//!   message a person can act on. The rewrite applies to trailers-only
+//!   answers, which is how tonic refuses a request it could not decode.
+//! - Request headers over `server.max_header_bytes` are refused for that
+//!   request alone ([`HeaderLimitLayer`]): RESOURCE_EXHAUSTED
+//!   `HEADERS_TOO_LARGE` on gRPC and gRPC-web, 431 with the error body on
+//!   anything else. HTTP/2 itself only drops a connection whose header
+//!   block passes the far larger `server.http2_max_header_list_size`.
 
-use http::{HeaderValue, Response};
+use std::task::{Context, Poll};
+
+use http::{HeaderValue, Request, Response, StatusCode};
+use tonic::body::Body;
 
 use crate::error::REASON_METADATA;
 
@@ -33,6 +42,91 @@ pub fn rewrite<B>(mut response: Response<B>) -> Response<B> {
         );
     }
     response
+}
+
+/// Refuses requests whose headers total more than `max` bytes (names,
+/// values and HPACK's 32 bytes of overhead each, as HTTP/2 counts them).
+#[derive(Clone, Copy, Debug)]
+pub struct HeaderLimitLayer {
+    pub max: usize,
+}
+
+impl<S> tower::Layer<S> for HeaderLimitLayer {
+    type Service = HeaderLimit<S>;
+    fn layer(&self, inner: S) -> HeaderLimit<S> {
+        HeaderLimit {
+            inner,
+            max: self.max,
+        }
+    }
+}
+
+/// See [`HeaderLimitLayer`].
+#[derive(Clone, Debug)]
+pub struct HeaderLimit<S> {
+    inner: S,
+    max: usize,
+}
+
+impl<S, B> tower::Service<Request<B>> for HeaderLimit<S>
+where
+    S: tower::Service<Request<B>, Response = Response<Body>>,
+{
+    type Response = Response<Body>;
+    type Error = S::Error;
+    type Future = futures::future::Either<
+        futures::future::Ready<Result<Response<Body>, S::Error>>,
+        S::Future,
+    >;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        if header_bytes(&req) <= self.max {
+            return futures::future::Either::Right(self.inner.call(req));
+        }
+        futures::future::Either::Left(futures::future::ready(Ok(headers_too_large(&req))))
+    }
+}
+
+fn header_bytes<B>(req: &Request<B>) -> usize {
+    req.headers()
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 32)
+        .sum()
+}
+
+const HEADERS_TOO_LARGE: &str = "the request headers are larger than this service accepts";
+
+/// The refusal in the caller's protocol.
+fn headers_too_large<B>(req: &Request<B>) -> Response<Body> {
+    let content_type = req
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .filter(|v| v.as_bytes().starts_with(b"application/grpc"));
+    let response = match content_type {
+        // Trailers-only, as tonic refuses a call; gRPC-web reads it alike.
+        Some(ct) => Response::builder()
+            .header(http::header::CONTENT_TYPE, ct.clone())
+            .header("grpc-status", RESOURCE_EXHAUSTED)
+            .header(
+                "grpc-message",
+                "the%20request%20headers%20are%20larger%20than%20this%20service%20accepts",
+            )
+            .header(REASON_METADATA, "HEADERS_TOO_LARGE")
+            .body(Body::empty()),
+        None => Response::builder()
+            .status(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(Body::new(http_body_util::Full::new(bytes::Bytes::from(
+                format!(
+                    r#"{{"code":"RESOURCE_EXHAUSTED","reason":"HEADERS_TOO_LARGE","message":"{HEADERS_TOO_LARGE}","field_violations":[],"retry_after":null}}"#
+                ),
+            )))),
+    };
+    response.unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -65,5 +159,33 @@ mod tests {
                 .unwrap(),
         );
         assert_eq!(ok.headers()["grpc-status"], "0");
+    }
+
+    fn with_header(content_type: &str, bytes: usize) -> Request<()> {
+        Request::builder()
+            .header("content-type", content_type)
+            .header("x-big", "a".repeat(bytes))
+            .body(())
+            .unwrap()
+    }
+
+    #[test]
+    fn oversized_headers_are_refused_in_the_callers_protocol() {
+        let grpc = headers_too_large(&with_header("application/grpc-web+proto", 100_000));
+        assert_eq!(
+            (
+                grpc.status(),
+                &grpc.headers()["grpc-status"],
+                &grpc.headers()[REASON_METADATA]
+            ),
+            (
+                StatusCode::OK,
+                &HeaderValue::from_static("8"),
+                &HeaderValue::from_static("HEADERS_TOO_LARGE")
+            )
+        );
+        let rest = headers_too_large(&with_header("application/json", 100_000));
+        assert_eq!(rest.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+        assert!(header_bytes(&with_header("application/json", 100_000)) > 100_000);
     }
 }

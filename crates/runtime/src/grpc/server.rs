@@ -24,12 +24,6 @@ use super::metrics_layer::GrpcMetricsLayer;
 use crate::config::ServerConfig;
 use crate::metrics::Metrics;
 
-/// Streams a peer may reset before the server accepted them, per connection,
-/// before it is sent GOAWAY.
-const MAX_PENDING_ACCEPT_RESETS: usize = 4_096;
-/// Streams the server may reset on errors, per connection, before GOAWAY.
-const MAX_LOCAL_ERROR_RESETS: usize = 65_536;
-
 /// The gRPC services one binary serves (and, at the edge, the HTTP routes
 /// and layers around them).
 #[derive(Default)]
@@ -128,18 +122,24 @@ impl GrpcServer {
         // request and its logs share a span; metrics before tonic's timeout and
         // concurrency limit, so requests they cut off are counted too; the
         // refusal rewrite inside metrics, so they count the code callers see.
+        // The header limit innermost of these, so its refusals are counted
+        // and logged like any answer.
         let layers = tower::ServiceBuilder::new()
             .layer(ServerContextLayer)
             .layer(GrpcMetricsLayer::new(metrics.server.clone()))
-            .map_response(super::refusals::rewrite);
+            .map_response(super::refusals::rewrite)
+            .layer(super::refusals::HeaderLimitLayer {
+                max: config.max_header_bytes,
+            });
         // Reset-flood protection stays on, with room for ordinary load: a
         // client that cancels calls at their deadline sends a RST_STREAM per
         // call, and h2's defaults (20 pending-accept resets, 1,024 local
         // error resets) answered a storm of those with GOAWAY, failing every
-        // unrelated call on the connection.
+        // unrelated call on the connection (crates/runtime/tests/resets.rs).
         let router = tonic::transport::Server::builder()
-            .http2_max_pending_accept_reset_streams(Some(MAX_PENDING_ACCEPT_RESETS))
-            .http2_max_local_error_reset_streams(Some(MAX_LOCAL_ERROR_RESETS))
+            .http2_max_pending_accept_reset_streams(Some(config.http2_max_pending_accept_resets))
+            .http2_max_local_error_reset_streams(Some(config.http2_max_local_error_resets))
+            .http2_max_header_list_size(Some(config.http2_max_header_list_size))
             .timeout(config.request_timeout())
             .concurrency_limit_per_connection(config.concurrency_limit)
             .accept_http1(true)
