@@ -3,7 +3,8 @@
 # on real PostgreSQL, Redis and NATS, driven by the open-loop generator
 # (crates/loadgen) from outside their processes. Scenarios: hot-event join
 # over REST and over gRPC through the BFF, the same joins sent straight to
-# the join service (what the edge costs per join), the event page, and a
+# the join service with keys and without (what the edge and a key cost per
+# join), the event page, and a
 # step-up of REST joins until p99 passes 100 ms, then twice the rate held.
 # Each user joins once: tokens of distinct users come from `auth
 # bench-tokens`, and each scenario joins its own event. Client addresses
@@ -72,6 +73,11 @@ log "the same joins straight to the join service (no BFF)"
 ev=$(new_event 0)
 "$LOADGEN" --label "join direct" --rate "$RATE" --duration "$SECS" --tokens "$B/tokens.txt" "${WATCH[@]}" \
   -H 'authorization: Bearer {token}' -H 'idempotency-key: {uuid}' --var "event=$ev" \
+  grpc --endpoint "http://127.0.0.1:${PORT[join]}" --method cityevents.join.v1.JoinService/Join --body '{"eventId":"{event}"}'
+log "the same joins straight to the join service without idempotency keys (what a key costs)"
+ev=$(new_event 0)
+"$LOADGEN" --label "join direct, no key" --rate "$RATE" --duration "$SECS" --tokens "$B/tokens.txt" "${WATCH[@]}" \
+  -H 'authorization: Bearer {token}' --var "event=$ev" \
   grpc --endpoint "http://127.0.0.1:${PORT[join]}" --method cityevents.join.v1.JoinService/Join --body '{"eventId":"{event}"}'
 log "event page (event, counts, my registration), REST"
 ev=$(new_event 100)

@@ -9,7 +9,7 @@
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
 #[path = "../tests/api/helpers.rs"]
-#[allow(dead_code)]
+#[allow(dead_code, unused_imports)]
 mod helpers;
 
 use std::sync::Arc;
