@@ -4,10 +4,11 @@
 # (crates/loadgen) from outside their processes. Scenarios: hot-event join
 # over REST and over gRPC through the BFF, the same joins sent straight to
 # the join service with keys and without (what the edge and a key cost per
-# join), the event page, and a
-# step-up of REST joins until p99 passes 100 ms, then twice the rate held.
-# Each user joins once: tokens of distinct users come from `auth
-# bench-tokens`, and each scenario joins its own event. Client addresses
+# join), the event page, and a step-up of REST joins until p99 passes
+# 100 ms, then twice the rate held. The tokens of BENCH_PEOPLE (20,000)
+# people come from `auth bench-tokens` and are reused as real clients reuse
+# theirs: each scenario has its own events, and every person joins the
+# first, then the next (loadgen --round-var). Client addresses
 # vary per request (x-forwarded-for from a trusted proxy), as traffic from
 # many people does; the per-address limit is the edge's own. Last, 10,000
 # live watchers on one event (BENCH_WATCHERS): update latency and the BFF's
@@ -31,15 +32,19 @@ MESH_ENV[bff]="CITYEVENTS_EDGE__TRUSTED_PROXIES=[\"127.0.0.1\"]"
 for svc in auth event join bff; do start "$svc"; done
 LOADGEN="$BIN/loadgen"
 
-log "minting tokens of distinct users"
-CITYEVENTS_TOKENS__SIGNING_KEY_FILES="[\"$M/auth.pem\"]" "$BIN/auth" bench-tokens 250000 >"$B/tokens.txt"
+PEOPLE=${BENCH_PEOPLE:-20000}
+log "minting the tokens of $PEOPLE people (each reused, as real clients do)"
+CITYEVENTS_TOKENS__SIGNING_KEY_FILES="[\"$M/auth.pem\"]" "$BIN/auth" bench-tokens "$PEOPLE" >"$B/tokens.txt"
 ORG=$(head -1 "$B/tokens.txt")
 BFF="http://127.0.0.1:${PORT[bff]}"
-# new_event CAPACITY: a published event's id (capacity 0 is unlimited).
-new_event() {
-  python3 - "$BFF" "$ORG" "$1" <<'PY'
+# events CAPACITY N: the ids of N new published events (capacity 0 is
+# unlimited), one a line, in a file whose path is printed. Joins name them
+# with --round-var: every person joins the first, then the next, …
+events() {
+  local file; file=$(mktemp -p "$B" events.XXXX)
+  python3 - "$BFF" "$ORG" "$1" "$2" >"$file" <<'PY'
 import json, sys, time, urllib.error, urllib.request
-bff, token, capacity = sys.argv[1], sys.argv[2], int(sys.argv[3])
+bff, token, capacity, n = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 def call(method, path, body):
     req = urllib.request.Request(bff + path, data=json.dumps(body).encode(), method=method,
         headers={"authorization": f"Bearer {token}", "content-type": "application/json"})
@@ -48,46 +53,49 @@ def call(method, path, body):
     except urllib.error.HTTPError as e:
         sys.exit(f"{method} {path}: {e.code} {e.read().decode()}")
 at = lambda h: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + h * 3600))
-draft = {"title": "Bench night", "startsAt": at(24), "endsAt": at(26), "timeZone": "Europe/Berlin",
-         "capacity": capacity, "visibility": "VISIBILITY_PUBLIC",
-         "venue": {"name": "Hall", "address": "Str. 1", "city": "Berlin"}}
-e = call("POST", "/v1/events", {"draft": draft})["event"]
-e = call("POST", f"/v1/events/{e['id']}:publish", {"expectedVersion": e["version"]})["event"]
-print(e["id"])
+for _ in range(n):
+    draft = {"title": "Bench night", "startsAt": at(24), "endsAt": at(26), "timeZone": "Europe/Berlin",
+             "capacity": capacity, "visibility": "VISIBILITY_PUBLIC",
+             "venue": {"name": "Hall", "address": "Str. 1", "city": "Berlin"}}
+    e = call("POST", "/v1/events", draft)["event"]
+    e = call("POST", f"/v1/events/{e['id']}:publish", {"expectedVersion": e["version"]})["event"]
+    print(e["id"])
 PY
+  echo "$file"
 }
+# Events enough for SECONDS at RATE joins/s (every person joins each once).
+enough() { echo $(( $1 * $2 / PEOPLE + 1 )); }
 WATCH=(--watch "bff=$(cat "$M/bff.pid")" --watch "join=$(cat "$M/join.pid")" --watch "auth=$(cat "$M/auth.pid")")
-rest_join() { # LABEL EVENT RATES
-  "$LOADGEN" --label "$1" --rate "$3" --duration "$SECS" --tokens "$B/tokens.txt" "${WATCH[@]}" \
-    -H 'authorization: Bearer {token}' -H 'idempotency-key: {uuid}' -H 'x-forwarded-for: {ip}' --var "event=$2" \
-    rest --method POST --url "$BFF/v1/events/{event}/registration" --body '{}'
+gen() { # LABEL RATES EVENTS-FILE, then the target
+  local label=$1 rates=$2 evs=$3; shift 3
+  "$LOADGEN" --label "$label" --rate "$rates" --duration "$SECS" --tokens "$B/tokens.txt" "${WATCH[@]}" \
+    --round-var "event=$evs" -H 'authorization: Bearer {token}' -H 'x-forwarded-for: {ip}' "$@"
 }
+KEY=(-H 'idempotency-key: {uuid}')
+JOIN_REST=(rest --method POST --url "$BFF/v1/events/{event}/registration" --body '{}')
+grpc_join() { echo grpc --endpoint "$1" --method "$2" --body '{"eventId":"{event}"}'; }
+
+log "warm-up: every person's token used once (the verifiers remember them)"
+"$LOADGEN" --label "warm-up" --rate 4000 --duration "$(( PEOPLE / 4000 + 1 ))" --tokens "$B/tokens.txt" \
+  -H 'authorization: Bearer {token}' -H 'x-forwarded-for: {ip}' rest --url "$BFF/v1/me/tickets"
 log "hot-event join through the BFF, REST (${RATE}/s for ${SECS} s)"
-ev=$(new_event 0); rest_join "bff rest join" "$ev" "$RATE"
+gen "bff rest join" "$RATE" "$(events 0 "$(enough "$RATE" "$SECS")")" "${KEY[@]}" "${JOIN_REST[@]}"
 log "hot-event join through the BFF, gRPC"
-ev=$(new_event 0)
-"$LOADGEN" --label "bff grpc join" --rate "$RATE" --duration "$SECS" --tokens "$B/tokens.txt" "${WATCH[@]}" \
-  -H 'authorization: Bearer {token}' -H 'idempotency-key: {uuid}' -H 'x-forwarded-for: {ip}' --var "event=$ev" \
-  grpc --endpoint "$BFF" --method cityevents.api.v1.RegistrationsService/JoinEvent --body '{"eventId":"{event}"}'
-log "the same joins straight to the join service (no BFF)"
-ev=$(new_event 0)
-"$LOADGEN" --label "join direct" --rate "$RATE" --duration "$SECS" --tokens "$B/tokens.txt" "${WATCH[@]}" \
-  -H 'authorization: Bearer {token}' -H 'idempotency-key: {uuid}' --var "event=$ev" \
-  grpc --endpoint "http://127.0.0.1:${PORT[join]}" --method cityevents.join.v1.JoinService/Join --body '{"eventId":"{event}"}'
-log "the same joins straight to the join service without idempotency keys (what a key costs)"
-ev=$(new_event 0)
-"$LOADGEN" --label "join direct, no key" --rate "$RATE" --duration "$SECS" --tokens "$B/tokens.txt" "${WATCH[@]}" \
-  -H 'authorization: Bearer {token}' --var "event=$ev" \
-  grpc --endpoint "http://127.0.0.1:${PORT[join]}" --method cityevents.join.v1.JoinService/Join --body '{"eventId":"{event}"}'
-log "event page (event, counts, my registration), REST"
-ev=$(new_event 100)
-"$LOADGEN" --label "event page" --rate "$RATE" --duration "$SECS" --tokens "$B/tokens.txt" "${WATCH[@]}" \
-  -H 'authorization: Bearer {token}' -H 'x-forwarded-for: {ip}' --var "event=$ev" \
-  rest --method GET --url "$BFF/v1/events/{event}"
+# shellcheck disable=SC2046 # words of one target
+gen "bff grpc join" "$RATE" "$(events 0 "$(enough "$RATE" "$SECS")")" "${KEY[@]}" \
+  $(grpc_join "$BFF" cityevents.api.v1.RegistrationsService/JoinEvent)
+log "the same joins straight to the join service (no BFF), with keys and without"
+# shellcheck disable=SC2046
+gen "join direct" "$RATE" "$(events 0 "$(enough "$RATE" "$SECS")")" "${KEY[@]}" \
+  $(grpc_join "http://127.0.0.1:${PORT[join]}" cityevents.join.v1.JoinService/Join)
+# shellcheck disable=SC2046
+gen "join direct, no key" "$RATE" "$(events 0 "$(enough "$RATE" "$SECS")")" \
+  $(grpc_join "http://127.0.0.1:${PORT[join]}" cityevents.join.v1.JoinService/Join)
+log "event page (event, organizer, counts, my registration), REST"
+gen "event page" "$RATE" "$(events 100 1)" rest --method GET --url "$BFF/v1/events/{event}"
 log "step-up: REST joins at ${STEPS}/s, 5 s each, until p99 > 100 ms; then twice the rate held"
-ev=$(new_event 0); SECS=5 rest_join "step-up" "$ev" "$STEPS"
+SECS=5 gen "step-up" "$STEPS" "$(events 0 "$(enough 60000 5)")" "${KEY[@]}" "${JOIN_REST[@]}"
 log "live watchers: ${WATCHERS:=${BENCH_WATCHERS:-10000}} streams on one event, five seats taken while they watch"
-ev=$(new_event 100)
 "$LOADGEN" --tokens "$B/tokens.txt" --watch "bff=$(cat "$M/bff.pid")" \
-  watchers --endpoint "$BFF" --event "$ev" --count "$WATCHERS" --updates 5
+  watchers --endpoint "$BFF" --event "$(head -1 "$(events 100 1)")" --count "$WATCHERS" --updates 5
 machine_line

@@ -12,6 +12,7 @@ pub mod claims;
 pub mod keys;
 pub mod revocation;
 pub mod sealed;
+mod verified;
 pub mod verifier;
 
 pub use claims::{Claims, Principal, Role};

@@ -9,7 +9,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ed25519_dalek::{Signature, Verifier as _, VerifyingKey};
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
-use std::sync::{Mutex as StdMutex, RwLock as StdRwLock};
+use std::sync::RwLock as StdRwLock;
 use tokio::sync::Mutex;
 
 use cityevents_proto::cityevents::auth::v1::{
@@ -20,6 +20,7 @@ use cityevents_runtime::{Error, ErrorCode, Result};
 
 use crate::claims::{Claims, Principal};
 use crate::revocation::Revocations;
+use crate::verified::VerifiedCache;
 
 /// Where the public keys come from.
 pub trait KeySource: Send + Sync + 'static {
@@ -56,8 +57,10 @@ pub struct VerifierConfig {
     pub min_refresh_interval_ms: u64,
     /// Redis key prefix of the revocation keys (the same as auth's).
     pub revocation_prefix: String,
-    /// Verified tokens remembered (their signature is checked once); 0 turns
-    /// the cache off.
+    /// Verified tokens remembered (their signature is checked once), about
+    /// 200 bytes each; 0 turns the cache off. Size it to the tokens a
+    /// replica sees within their lifetime: fewer make most checks verify
+    /// the signature again.
     pub verified_cache_size: usize,
 }
 
@@ -69,7 +72,7 @@ impl Default for VerifierConfig {
             leeway_secs: 5,
             min_refresh_interval_ms: 10_000,
             revocation_prefix: "ce:auth:".into(),
-            verified_cache_size: 10_000,
+            verified_cache_size: 100_000,
         }
     }
 }
@@ -87,8 +90,7 @@ pub struct Verifier {
     keys: StdRwLock<HashMap<String, VerifyingKey>>,
     last_fetch: Mutex<Option<Instant>>,
     min_refresh: Duration,
-    verified: StdMutex<HashMap<Box<str>, Claims>>,
-    verified_cap: usize,
+    verified: VerifiedCache,
     revocations: Revocations,
 }
 
@@ -128,8 +130,7 @@ impl Verifier {
             keys: StdRwLock::default(),
             last_fetch: Mutex::default(),
             min_refresh: Duration::from_millis(cfg.min_refresh_interval_ms),
-            verified: StdMutex::default(),
-            verified_cap: cfg.verified_cache_size,
+            verified: VerifiedCache::new(cfg.verified_cache_size),
             revocations,
         }
     }
@@ -208,25 +209,12 @@ impl Verifier {
     }
 
     fn remembered(&self, token: &str) -> Option<Claims> {
-        let verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
-        verified.get(token).cloned()
+        self.verified.get(token)
     }
 
-    /// Keeps verified, unexpired claims; when full, drops expired ones, and
-    /// everything if that is not enough (a bounded cache, refilled by use).
+    /// Keeps verified, unexpired claims (see [`VerifiedCache`]).
     fn remember(&self, token: &str, claims: &Claims) {
-        if self.verified_cap == 0 {
-            return;
-        }
-        let mut verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
-        if verified.len() >= self.verified_cap {
-            let cutoff = now() - self.leeway;
-            verified.retain(|_, c| c.exp >= cutoff);
-            if verified.len() >= self.verified_cap {
-                verified.clear();
-            }
-        }
-        verified.insert(token.into(), claims.clone());
+        self.verified.put(token, claims);
     }
 
     async fn key(&self, kid: &str) -> Result<VerifyingKey> {

@@ -20,7 +20,7 @@ use clap::{Parser, Subcommand};
 
 use crate::run::{Figures, Load};
 use crate::target::Target;
-use crate::template::Template;
+use crate::template::{Template, Var};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -48,6 +48,10 @@ pub struct Args {
     /// `name=value`, filled in for `{name}` in the URL, body and headers.
     #[arg(long = "var")]
     pub vars: Vec<String>,
+    /// `name=FILE`: `{name}` is a line of FILE, the next one each time the
+    /// tokens come round again (each person joins another event).
+    #[arg(long = "round-var")]
+    pub round_vars: Vec<String>,
     /// `name: value` request headers (templates too).
     #[arg(long = "header", short = 'H')]
     pub headers: Vec<String>,
@@ -116,13 +120,27 @@ fn pairs(raw: &[String], what: &str) -> anyhow::Result<Vec<(String, String)>> {
 
 /// Runs what `args` asks and prints the figures.
 pub async fn main(args: Args) -> anyhow::Result<()> {
-    let vars: HashMap<String, String> = pairs(&args.vars, "--var")?.into_iter().collect();
+    let tokens = read_tokens(args.tokens.as_ref())?;
+    let mut vars: HashMap<String, Var> = pairs(&args.vars, "--var")?
+        .into_iter()
+        .map(|(k, v)| (k, Var::Fixed(v)))
+        .collect();
+    for (name, file) in pairs(&args.round_vars, "--round-var")? {
+        let lines = read_lines(&PathBuf::from(&file), "--round-var")?;
+        let per = tokens.len().max(1) as u64;
+        vars.insert(
+            name,
+            Var::Round {
+                lines: Arc::new(lines),
+                per,
+            },
+        );
+    }
     let watch = pairs(&args.watch, "--watch")?
         .into_iter()
         .map(|(n, p)| Ok((n, p.parse::<u32>()?)))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let headers = target::headers(&args.headers, &vars)?;
-    let tokens = read_tokens(args.tokens.as_ref())?;
     let target = Arc::new(match &args.target {
         TargetArgs::Rest { method, url, body } => Target::rest(
             method,
@@ -217,11 +235,13 @@ pub async fn main(args: Args) -> anyhow::Result<()> {
 
 /// The lines of `--tokens`, if given.
 fn read_tokens(file: Option<&PathBuf>) -> anyhow::Result<Vec<String>> {
-    let Some(f) = file else {
-        return Ok(Vec::new());
-    };
-    Ok(std::fs::read_to_string(f)
-        .map_err(|e| anyhow::anyhow!("--tokens {}: {e}", f.display()))?
+    file.map_or(Ok(Vec::new()), |f| read_lines(f, "--tokens"))
+}
+
+/// The non-empty lines of `file`.
+fn read_lines(file: &PathBuf, what: &str) -> anyhow::Result<Vec<String>> {
+    Ok(std::fs::read_to_string(file)
+        .map_err(|e| anyhow::anyhow!("{what} {}: {e}", file.display()))?
         .lines()
         .filter(|l| !l.trim().is_empty())
         .map(str::to_owned)

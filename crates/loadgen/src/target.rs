@@ -37,7 +37,7 @@ pub enum Target {
 /// `name: value` header templates.
 pub fn headers(
     raw: &[String],
-    vars: &HashMap<String, String>,
+    vars: &HashMap<String, crate::template::Var>,
 ) -> anyhow::Result<Vec<(http::HeaderName, Template)>> {
     raw.iter()
         .map(|h| {

@@ -80,11 +80,23 @@ pub async fn run(w: Watchers) -> anyhow::Result<()> {
         let token = w.tokens[w.updates + i % (w.tokens.len() - w.updates)].clone();
         let (event_id, seen, ready) = (w.event_id.clone(), seen.clone(), ready_tx.clone());
         tasks.spawn(async move {
-            let req = as_person(api::WatchEventRequest { event_id }, &token, i)?;
-            let mut stream = LiveServiceClient::new(channel)
-                .watch_event(req)
-                .await?
-                .into_inner();
+            // A refused watch (the edge shedding the burst of openings) is
+            // retried after a pause, as a client would.
+            let mut client = LiveServiceClient::new(channel);
+            let mut attempt = 0;
+            let mut stream = loop {
+                let msg = api::WatchEventRequest {
+                    event_id: event_id.clone(),
+                };
+                match client.watch_event(as_person(msg, &token, i)?).await {
+                    Ok(s) => break s.into_inner(),
+                    Err(e) if e.code() == tonic::Code::ResourceExhausted && attempt < 30 => {
+                        attempt += 1;
+                        tokio::time::sleep(Duration::from_millis(500 + (i as u64 % 500))).await;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            };
             let mut ready = Some(ready);
             while let Some(msg) = stream.message().await? {
                 let Some(Update::Counts(c)) = msg.update else {
@@ -149,7 +161,7 @@ pub async fn run(w: Watchers) -> anyhow::Result<()> {
     lat.sort_unstable();
     let p = |q: f64| crate::run::percentile(&lat, q).as_secs_f64() * 1000.0;
     println!(
-        "watchers: {} open over {} connections in {open_secs:.1} s; {} updates: latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; {missed} of {} deliveries missed",
+        "watchers: {} open over {} connections in {open_secs:.1} s (refused openings retried); {} updates: latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; {missed} of {} deliveries missed",
         w.count,
         channels.len(),
         w.updates,

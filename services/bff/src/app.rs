@@ -33,6 +33,7 @@ use crate::edge::Edge;
 use crate::live::{Hub, Pace};
 use crate::rest::Rest;
 use crate::rest::routes::Table;
+use cityevents_runtime::grpc::shed::ShedLayer;
 
 /// Request headers browsers may send (gRPC-web's and ours).
 const ALLOWED_HEADERS: &[&str] = &[
@@ -90,6 +91,12 @@ pub async fn build(cfg: Config) -> anyhow::Result<Host> {
     let table = Table::from_pool(&pool, &SERVED)?;
     let rest = Rest::new(table, services.routes(), max, heartbeat);
     let cors = cors(&cfg.edge)?;
+    let shed_total = prometheus::IntCounter::new(
+        "edge_shed_total",
+        "Calls refused at once because the replica had edge.max_in_flight in flight",
+    )?;
+    metrics.registry().register(Box::new(shed_total.clone()))?;
+    let shed = ShedLayer::new(cfg.edge.max_in_flight, shed_total);
     let services = services.map_router(move |grpc| {
         let with_rest = grpc.fallback(move |req| rest.clone().handle(req));
         // gRPC-web's layer answers 400 to any other HTTP/1.1 request, so
@@ -106,7 +113,10 @@ pub async fn build(cfg: Config) -> anyhow::Result<Host> {
                 Ok::<_, Infallible>(res)
             }
         });
-        axum::Router::new().fallback_service(ServiceBuilder::new().layer(cors).service(split))
+        // CORS outermost, so a browser can read a refusal; then shedding,
+        // before any work is spent on a call that will not be served.
+        let edge = ServiceBuilder::new().layer(cors).layer(shed).service(split);
+        axum::Router::new().fallback_service(edge)
     });
     let prefix = cfg.nats.stream_prefix.clone();
     Ok(Host::bind(cfg.server, metrics, services)

@@ -44,6 +44,10 @@ pub struct EdgeConfig {
     pub per_address: Limit,
     /// Largest REST body or gRPC message accepted, in bytes.
     pub max_body_bytes: usize,
+    /// Calls this replica handles at once (all transports, live streams
+    /// only while they open); the next is refused at once with
+    /// RESOURCE_EXHAUSTED `OVERLOADED` / 503 and `retry-after`. 0: no limit.
+    pub max_in_flight: usize,
 }
 
 impl Default for EdgeConfig {
@@ -60,6 +64,7 @@ impl Default for EdgeConfig {
                 burst: 1_000,
             },
             max_body_bytes: 256 * 1024,
+            max_in_flight: 256,
         }
     }
 }

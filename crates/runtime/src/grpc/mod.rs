@@ -7,3 +7,4 @@ pub mod descriptors;
 pub mod metrics_layer;
 pub mod refusals;
 pub mod server;
+pub mod shed;

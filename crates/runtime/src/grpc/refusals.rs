@@ -98,35 +98,65 @@ fn header_bytes<B>(req: &Request<B>) -> usize {
         .sum()
 }
 
-const HEADERS_TOO_LARGE: &str = "the request headers are larger than this service accepts";
+/// A refusal made before any handler runs, in the error table's terms.
+#[derive(Clone, Copy, Debug)]
+pub struct Refusal {
+    /// The stable reason (`x-cityevents-error`, `reason` on REST).
+    pub reason: &'static str,
+    /// A fixed message a person can act on (ASCII).
+    pub message: &'static str,
+    /// The HTTP status on REST; gRPC callers get RESOURCE_EXHAUSTED.
+    pub http: StatusCode,
+    /// Seconds after which a retry may succeed.
+    pub retry_after: Option<u64>,
+}
+
+impl Refusal {
+    /// The refusal in the protocol of a request with `headers`: a
+    /// trailers-only gRPC answer (gRPC-web reads it alike), or the REST
+    /// error body; `body` makes the response body from text.
+    pub fn respond<B>(&self, headers: &http::HeaderMap, body: impl Fn(String) -> B) -> Response<B> {
+        let grpc = headers
+            .get(http::header::CONTENT_TYPE)
+            .filter(|v| v.as_bytes().starts_with(b"application/grpc"));
+        let mut res = match grpc {
+            Some(ct) => Response::builder()
+                .header(http::header::CONTENT_TYPE, ct.clone())
+                .header("grpc-status", RESOURCE_EXHAUSTED)
+                .header("grpc-message", self.message.replace(' ', "%20"))
+                .header(REASON_METADATA, self.reason)
+                .body(body(String::new())),
+            None => Response::builder()
+                .status(self.http)
+                .header(http::header::CONTENT_TYPE, "application/json")
+                .body(body(format!(
+                    r#"{{"code":"RESOURCE_EXHAUSTED","reason":"{}","message":"{}","field_violations":[],"retry_after":{}}}"#,
+                    self.reason,
+                    self.message,
+                    self.retry_after.map_or("null".to_owned(), |s| s.to_string()),
+                ))),
+        }
+        .unwrap_or_else(|_| Response::new(body(String::new())));
+        if let Some(secs) = self.retry_after {
+            res.headers_mut()
+                .insert(http::header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        res
+    }
+}
+
+const HEADERS_TOO_LARGE: Refusal = Refusal {
+    reason: "HEADERS_TOO_LARGE",
+    message: "the request headers are larger than this service accepts",
+    http: StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+    retry_after: None,
+};
 
 /// The refusal in the caller's protocol.
 fn headers_too_large<B>(req: &Request<B>) -> Response<Body> {
-    let content_type = req
-        .headers()
-        .get(http::header::CONTENT_TYPE)
-        .filter(|v| v.as_bytes().starts_with(b"application/grpc"));
-    let response = match content_type {
-        // Trailers-only, as tonic refuses a call; gRPC-web reads it alike.
-        Some(ct) => Response::builder()
-            .header(http::header::CONTENT_TYPE, ct.clone())
-            .header("grpc-status", RESOURCE_EXHAUSTED)
-            .header(
-                "grpc-message",
-                "the%20request%20headers%20are%20larger%20than%20this%20service%20accepts",
-            )
-            .header(REASON_METADATA, "HEADERS_TOO_LARGE")
-            .body(Body::empty()),
-        None => Response::builder()
-            .status(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)
-            .header(http::header::CONTENT_TYPE, "application/json")
-            .body(Body::new(http_body_util::Full::new(bytes::Bytes::from(
-                format!(
-                    r#"{{"code":"RESOURCE_EXHAUSTED","reason":"HEADERS_TOO_LARGE","message":"{HEADERS_TOO_LARGE}","field_violations":[],"retry_after":null}}"#
-                ),
-            )))),
-    };
-    response.unwrap_or_default()
+    HEADERS_TOO_LARGE.respond(req.headers(), |text| {
+        Body::new(http_body_util::Full::new(bytes::Bytes::from(text)))
+    })
 }
 
 #[cfg(test)]

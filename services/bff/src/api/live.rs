@@ -33,35 +33,59 @@ impl LiveService for Api {
         let event_id = req.get_ref().event_id.clone();
         // Watch first, then read: a change landing in between is not missed.
         let watch = self.hub.watch(&event_id)?;
+        // Others already watch a published event anyone may see: the hub
+        // holds its state, kept current from the stream; no backend call.
+        if !open_to_all(&watch.rx.borrow()) {
+            self.fetch_state(&req, &caller, &event_id).await?;
+        }
+        ok(Box::pin(updates(watch, self.hub.pace())))
+    }
+}
+
+impl Api {
+    /// Reads the event as this caller may see it (refusing what they may
+    /// not) and its counts, into the hub.
+    async fn fetch_state(
+        &self,
+        req: &Request<api::WatchEventRequest>,
+        caller: &crate::edge::Caller,
+        event_id: &str,
+    ) -> Result<(), Status> {
         let get = ev::GetEventRequest {
-            event_id: event_id.clone(),
+            event_id: event_id.to_owned(),
         };
-        let event = answer(
-            self.backends
-                .events
-                .clone()
-                .get_event(caller.outbound(&req, get)),
-        )
-        .await?
-        .event;
+        let mut events = self.backends.events.clone();
+        let event = answer(events.get_event(caller.outbound(req, get)))
+            .await?
+            .event;
         let count = jn::GetCountsRequest {
-            event_id: event_id.clone(),
+            event_id: event_id.to_owned(),
         };
         let counts = answer(
             self.backends
                 .join
                 .clone()
-                .get_counts(caller.outbound(&req, count)),
+                .get_counts(caller.outbound(req, count)),
         )
         .await;
         if let Some(e) = event {
-            self.hub.apply(&event_id, Update::Event(Box::new(e)));
+            self.hub.apply(event_id, Update::Event(Box::new(e)));
         }
         if let Ok(c) = counts {
-            self.hub.apply(&event_id, Update::Counts(c));
+            self.hub.apply(event_id, Update::Counts(c));
         }
-        ok(Box::pin(updates(watch, self.hub.pace())))
+        Ok(())
     }
+}
+
+/// Whether `state` is complete and of a published, visible event, which
+/// anyone may watch.
+fn open_to_all(state: &State) -> bool {
+    state.counts.is_some()
+        && state
+            .event
+            .as_ref()
+            .is_some_and(|e| e.status() == ev::EventStatus::Published && !e.hidden)
 }
 
 /// What changed between two states, as messages (the event first).
@@ -172,6 +196,36 @@ mod tests {
             confirmed,
             ..Default::default()
         })
+    }
+
+    #[test]
+    fn only_the_complete_state_of_a_published_visible_event_is_shared_with_new_watchers() {
+        let event = |status: ev::EventStatus, hidden: bool| ev::Event {
+            status: status.into(),
+            hidden,
+            ..Default::default()
+        };
+        let state = |e: ev::Event, counts: bool| State {
+            event: Some(e),
+            counts: counts.then(jn::GetCountsResponse::default),
+        };
+        assert!(open_to_all(&state(
+            event(ev::EventStatus::Published, false),
+            true
+        )));
+        assert!(!open_to_all(&state(
+            event(ev::EventStatus::Published, false),
+            false
+        )));
+        assert!(!open_to_all(&state(
+            event(ev::EventStatus::Published, true),
+            true
+        )));
+        assert!(!open_to_all(&state(
+            event(ev::EventStatus::Draft, false),
+            true
+        )));
+        assert!(!open_to_all(&State::default()));
     }
 
     #[tokio::test(start_paused = true)]
