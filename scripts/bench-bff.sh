@@ -76,7 +76,7 @@ JOIN_REST=(rest --method POST --url "$BFF/v1/events/{event}/registration" --body
 grpc_join() { echo grpc --endpoint "$1" --method "$2" --body '{"eventId":"{event}"}'; }
 
 log "warm-up: every person's token used once (the verifiers remember them)"
-"$LOADGEN" --label "warm-up" --rate 4000 --duration "$(( PEOPLE / 4000 + 1 ))" --tokens "$B/tokens.txt" \
+"$LOADGEN" --label "warm-up" --rate 2000 --duration "$(( PEOPLE / 2000 + 1 ))" --tokens "$B/tokens.txt" \
   -H 'authorization: Bearer {token}' -H 'x-forwarded-for: {ip}' rest --url "$BFF/v1/me/tickets"
 log "hot-event join through the BFF, REST (${RATE}/s for ${SECS} s)"
 gen "bff rest join" "$RATE" "$(events 0 "$(enough "$RATE" "$SECS")")" "${KEY[@]}" "${JOIN_REST[@]}"
