@@ -19,7 +19,7 @@ use crate::template::Template;
 /// A request to repeat.
 pub enum Target {
     Rest {
-        client: Client<HttpConnector, Full<Bytes>>,
+        client: Box<Client<HttpConnector, Full<Bytes>>>,
         method: http::Method,
         url: Template,
         body: Option<Template>,
@@ -66,7 +66,7 @@ impl Target {
             .pool_idle_timeout(Duration::from_secs(30))
             .build(connector);
         Ok(Self::Rest {
-            client,
+            client: Box::new(client),
             method: method.parse()?,
             url,
             body,
