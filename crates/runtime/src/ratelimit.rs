@@ -41,19 +41,29 @@ impl Limit {
     }
 }
 
-// KEYS[1]: theoretical arrival time (ms). ARGV[1]: emission interval (ms),
-// ARGV[2]: burst. Returns 0 when allowed, else the ms to wait.
+// GCRA over several limits at once. KEYS[i]: limit i's theoretical arrival
+// time (ms); ARGV[2i-1], ARGV[2i]: its emission interval (ms) and burst.
+// Takes one request from every limit or from none: returns 0 when allowed,
+// else the ms to wait for the most distant one.
 const GCRA: &str = r#"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local interval = tonumber(ARGV[1])
-local tolerance = interval * tonumber(ARGV[2])
-local tat = tonumber(redis.call('GET', KEYS[1]) or now)
-if tat < now then tat = now end
-local new_tat = tat + interval
-local allow_at = new_tat - tolerance
-if now < allow_at then return allow_at - now end
-redis.call('SET', KEYS[1], new_tat, 'PX', math.ceil(new_tat - now))
+local new_tats = {}
+local wait = 0
+for i, key in ipairs(KEYS) do
+  local interval = tonumber(ARGV[2 * i - 1])
+  local tolerance = interval * tonumber(ARGV[2 * i])
+  local tat = tonumber(redis.call('GET', key) or now)
+  if tat < now then tat = now end
+  local new_tat = tat + interval
+  local allow_at = new_tat - tolerance
+  if now < allow_at and allow_at - now > wait then wait = allow_at - now end
+  new_tats[i] = new_tat
+end
+if wait > 0 then return wait end
+for i, key in ipairs(KEYS) do
+  redis.call('SET', key, new_tats[i], 'PX', math.ceil(new_tats[i] - now))
+end
 return 0
 "#;
 
@@ -77,16 +87,21 @@ impl RateLimiter {
     /// RESOURCE_EXHAUSTED with the time to wait. Subjects are hashed, so no
     /// email or address is kept in Redis in clear.
     pub async fn check(&self, name: &str, subject: &str, limit: Limit) -> Result<()> {
-        let digest = Sha256::digest(subject.as_bytes());
-        let key = self.redis.key(format!("rl:{name}:{}", hex(&digest[..12])));
-        let interval_ms = 60_000 / u64::from(limit.per_minute.max(1));
-        let wait_ms: u64 = self
-            .script
-            .key(key)
-            .arg(interval_ms)
-            .arg(limit.burst.max(1))
-            .invoke_async(&mut self.redis.conn.clone())
-            .await?;
+        self.check_all(&[(name, subject, limit)]).await
+    }
+
+    /// Takes one request from each `(name, subject, limit)` budget in one
+    /// Redis call — from all of them or, when any is spent, from none — or
+    /// answers RESOURCE_EXHAUSTED with the longest wait.
+    pub async fn check_all(&self, checks: &[(&str, &str, Limit)]) -> Result<()> {
+        let mut call = self.script.prepare_invoke();
+        for (name, subject, limit) in checks {
+            let digest = Sha256::digest(subject.as_bytes());
+            call.key(self.redis.key(format!("rl:{name}:{}", hex(&digest[..12]))))
+                .arg(60_000 / u64::from(limit.per_minute.max(1)))
+                .arg(limit.burst.max(1));
+        }
+        let wait_ms: u64 = call.invoke_async(&mut self.redis.conn.clone()).await?;
         if wait_ms == 0 {
             return Ok(());
         }

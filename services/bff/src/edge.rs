@@ -44,14 +44,13 @@ impl Edge {
             None
         };
         let address = self.client_address.of(req);
-        self.limiter
-            .check("edge:address", &address, self.per_address)
-            .await?;
-        if let Some(p) = &principal {
-            self.limiter
-                .check("edge:user", &p.user_id.to_string(), self.per_user)
-                .await?;
+        // Both budgets in one Redis call; a refusal takes from neither.
+        let user = principal.as_ref().map(|p| p.user_id.to_string());
+        let mut budgets = vec![("edge:address", address.as_str(), self.per_address)];
+        if let Some(user) = &user {
+            budgets.push(("edge:user", user.as_str(), self.per_user));
         }
+        self.limiter.check_all(&budgets).await?;
         Ok(Caller { principal, address })
     }
 

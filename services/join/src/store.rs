@@ -105,22 +105,6 @@ pub async fn snapshot_exists(conn: &mut PgConnection, id: Uuid) -> Result<bool> 
     .await?)
 }
 
-/// Whether outsiders may see the event (published or cancelled, not
-/// hidden), and who organizes it.
-pub async fn visibility(conn: &mut PgConnection, id: Uuid) -> Result<(bool, Vec<Uuid>)> {
-    let row = sqlx::query!(
-        r#"SELECT status AS "status: EventStatus", hidden, organizer_ids FROM event_snapshots WHERE event_id = $1"#,
-        id
-    )
-    .fetch_optional(conn)
-    .await?
-    .ok_or_else(Error::no_such_event)?;
-    Ok((
-        row.status != EventStatus::Draft && !row.hidden,
-        row.organizer_ids,
-    ))
-}
-
 /// Who organizes the event (from its snapshot).
 pub async fn organizers(conn: &mut PgConnection, id: Uuid) -> Result<Vec<Uuid>> {
     sqlx::query_scalar!(
@@ -204,7 +188,7 @@ pub async fn emit(
     if changes.is_empty() {
         return Ok(());
     }
-    let (title, counts) = title_and_counts(conn, event).await?;
+    let EventCounts { title, counts, .. } = read_counts(conn, event).await?;
     let events = changes
         .iter()
         .map(|(event_type, row)| outbox::NewEvent {
@@ -283,22 +267,36 @@ pub async fn cancel(
 
 /// Confirmed, waitlisted and remaining places per tier.
 pub async fn counts(conn: &mut PgConnection, event: Uuid) -> Result<pb::GetCountsResponse> {
-    Ok(title_and_counts(conn, event).await?.1)
+    Ok(read_counts(conn, event).await?.counts)
 }
 
-/// The event's title and its counts, in one read.
-async fn title_and_counts(
-    conn: &mut PgConnection,
-    event: Uuid,
-) -> Result<(String, pb::GetCountsResponse)> {
+/// An event's counts with what decides who may read them.
+pub struct EventCounts {
+    pub title: String,
+    /// Whether outsiders may see the event (published or cancelled, not
+    /// hidden); otherwise only its organizers and moderators may.
+    pub public: bool,
+    pub organizers: Vec<Uuid>,
+    pub counts: pb::GetCountsResponse,
+}
+
+/// The event's title, visibility, organizers and counts, in one read; an
+/// unknown event is NOT_FOUND.
+pub async fn read_counts(conn: &mut PgConnection, event: Uuid) -> Result<EventCounts> {
     let rows = sqlx::query!(
-        "SELECT s.title, t.tier_id, t.capacity, t.confirmed, t.waitlisted, t.removed
-         FROM event_snapshots s JOIN tiers t USING (event_id) WHERE s.event_id = $1 ORDER BY t.tier_id",
+        r#"SELECT s.title, s.status AS "status: EventStatus", s.hidden, s.organizer_ids,
+                  t.tier_id, t.capacity, t.confirmed, t.waitlisted, t.removed
+           FROM event_snapshots s JOIN tiers t USING (event_id) WHERE s.event_id = $1 ORDER BY t.tier_id"#,
         event
     )
     .fetch_all(conn)
     .await?;
-    let title = rows.first().map(|r| r.title.clone()).unwrap_or_default();
+    let first = rows.first().ok_or_else(Error::no_such_event)?;
+    let (title, public, organizers) = (
+        first.title.clone(),
+        first.status != EventStatus::Draft && !first.hidden,
+        first.organizer_ids.clone(),
+    );
     let counts = counts_of(
         event,
         rows.into_iter().map(|t| TierCounters {
@@ -309,7 +307,12 @@ async fn title_and_counts(
             removed: t.removed,
         }),
     );
-    Ok((title, counts))
+    Ok(EventCounts {
+        title,
+        public,
+        organizers,
+        counts,
+    })
 }
 
 /// One tier's counters, as stored.

@@ -141,21 +141,20 @@ impl State {
         let event = event_id(&req.get_ref().event_id)?;
         self.fallback.ensure(event).await?;
         let mut conn = self.pool.acquire().await?;
-        let (public, organizers) = store::visibility(&mut conn, event).await?;
-        if !public {
+        let read = store::read_counts(&mut conn, event).await?;
+        drop(conn);
+        if !read.public {
             // A draft or hidden event exists only for its organizers and
             // moderators; anyone else is told there is no such event.
-            drop(conn);
             let me = self
                 .principal(&req)
                 .await
                 .map_err(|_| Error::no_such_event())?;
-            if !organizers.contains(&me.user_id) && !me.is_at_least(Role::Moderator) {
+            if !read.organizers.contains(&me.user_id) && !me.is_at_least(Role::Moderator) {
                 return Err(Error::no_such_event());
             }
-            conn = self.pool.acquire().await?;
         }
-        store::counts(&mut conn, event).await
+        Ok(read.counts)
     }
 }
 
