@@ -57,11 +57,7 @@ pub async fn build(cfg: Config) -> anyhow::Result<Host> {
         ..cfg.database.clone()
     };
     let batch_pool = db::pool(&sized(cfg.batch.shards as u32 + 1))?;
-    let key_pool = db::pool(&sized(cfg.batch.key_pool_size))?;
-    db::PoolCollector::register(
-        &metrics,
-        &[("main", &pool), ("batch", &batch_pool), ("keys", &key_pool)],
-    )?;
+    db::PoolCollector::register(&metrics, &[("main", &pool), ("batch", &batch_pool)])?;
     let (batcher, workers) = crate::batch::batcher(
         batch_pool,
         cfg.batch.shards,
@@ -75,7 +71,6 @@ pub async fn build(cfg: Config) -> anyhow::Result<Host> {
     );
     let state = State {
         pool: pool.clone(),
-        key_pool,
         verifier: Arc::new(verifier),
         batcher,
         fallback: Fallback::new(pool, events),

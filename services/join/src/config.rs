@@ -70,11 +70,6 @@ pub struct BatchConfig {
     pub max_queue: usize,
     /// Seconds between sweeps of expired idempotency keys.
     pub key_sweep_secs: u64,
-    /// Connections of the pool that reads stored idempotency answers, apart
-    /// from the batch workers' pool (one each, plus one) and the main pool
-    /// (`database.max_connections`, every other read and write), so none of
-    /// the three can starve the others.
-    pub key_pool_size: u32,
 }
 
 impl Default for BatchConfig {
@@ -84,7 +79,6 @@ impl Default for BatchConfig {
             max_batch: 500,
             max_queue: 4_096,
             key_sweep_secs: 300,
-            key_pool_size: 4,
         }
     }
 }

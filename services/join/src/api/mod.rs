@@ -25,8 +25,6 @@ use crate::tickets::Tickets;
 /// What the handlers share.
 pub struct State {
     pub pool: PgPool,
-    /// Reads of stored idempotency answers.
-    pub key_pool: PgPool,
     pub verifier: Arc<Verifier>,
     pub batcher: Batcher,
     pub fallback: Fallback,

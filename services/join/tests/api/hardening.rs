@@ -413,12 +413,12 @@ async fn a_shutdown_during_a_storm_answers_every_join_the_server_had_accepted() 
 }
 
 #[tokio::test]
-async fn the_batch_workers_keys_and_reads_have_pools_of_their_own_shown_in_metrics() {
+async fn the_batch_workers_and_the_reads_have_pools_of_their_own_shown_in_metrics() {
     let app = spawn_app().await;
     let event = app.event(draft(10, 0)).await;
     app.join_as(&new_user(&app).1, &event.id).await.unwrap();
     let text = cityevents_testkit::http_get(&format!("http://{}/metrics", app.join_admin)).await;
-    for pool in ["main", "batch", "keys"] {
+    for pool in ["main", "batch"] {
         assert!(
             text.contains(&format!("db_pool_max_connections{{pool=\"{pool}\"}}")),
             "{pool}: {text}"
