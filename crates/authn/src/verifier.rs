@@ -154,7 +154,7 @@ impl Verifier {
     /// Verifies one token: signature and claims (once per token), then
     /// expiry and revocation (every time).
     pub async fn verify(&self, token: &str) -> Result<Principal> {
-        let (claims, fresh) = match self.remembered(token) {
+        let (claims, fresh) = match self.verified.get(token) {
             Some(c) => (c, false),
             None => (self.verify_signed(token).await?, true),
         };
@@ -162,7 +162,7 @@ impl Verifier {
             return Err(unauthenticated("access token expired; refresh the session"));
         }
         if fresh {
-            self.remember(token, &claims);
+            self.verified.put(token, &claims);
         }
         if self.revocations.is_revoked(&claims).await? {
             return Err(unauthenticated(
@@ -206,15 +206,6 @@ impl Verifier {
         key.verify(signed.as_bytes(), &Signature::from_bytes(&signature))
             .map_err(|_| invalid())?;
         Ok(claims)
-    }
-
-    fn remembered(&self, token: &str) -> Option<Claims> {
-        self.verified.get(token)
-    }
-
-    /// Keeps verified, unexpired claims (see [`VerifiedCache`]).
-    fn remember(&self, token: &str, claims: &Claims) {
-        self.verified.put(token, claims);
     }
 
     async fn key(&self, kid: &str) -> Result<VerifyingKey> {

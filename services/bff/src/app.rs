@@ -77,7 +77,7 @@ pub async fn build(cfg: Config) -> anyhow::Result<Host> {
         heartbeat,
         stall: Duration::from_secs(cfg.live.stall_secs.max(1)),
     };
-    let hub = Hub::new(cfg.live.max_watchers, metrics.registry())?.with_pace(pace);
+    let hub = Hub::new(cfg.live.max_watchers, pace, metrics.registry())?;
     let nats = cityevents_messaging::connect(&cfg.nats).await?.client();
     let api = Api::new(edge, backends, hub.clone());
 

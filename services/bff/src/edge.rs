@@ -45,12 +45,15 @@ impl Edge {
         };
         let address = self.client_address.of(req);
         // Both budgets in one Redis call; a refusal takes from neither.
-        let user = principal.as_ref().map(|p| p.user_id.to_string());
-        let mut budgets = vec![("edge:address", address.as_str(), self.per_address)];
-        if let Some(user) = &user {
-            budgets.push(("edge:user", user.as_str(), self.per_user));
+        let by_address = ("edge:address", address.as_str(), self.per_address);
+        match &principal {
+            Some(p) => {
+                let user = p.user_id.to_string();
+                let by_user = ("edge:user", user.as_str(), self.per_user);
+                self.limiter.check_all(&[by_address, by_user]).await?;
+            }
+            None => self.limiter.check_all(&[by_address]).await?,
         }
-        self.limiter.check_all(&budgets).await?;
         Ok(Caller { principal, address })
     }
 

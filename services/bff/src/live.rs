@@ -84,8 +84,13 @@ pub struct Watch {
 }
 
 impl Hub {
-    /// A hub holding at most `max_watchers`; its gauge is `live_watchers`.
-    pub fn new(max_watchers: usize, registry: &prometheus::Registry) -> anyhow::Result<Self> {
+    /// A hub holding at most `max_watchers`, paced by `pace`; its gauge is
+    /// `live_watchers`.
+    pub fn new(
+        max_watchers: usize,
+        pace: Pace,
+        registry: &prometheus::Registry,
+    ) -> anyhow::Result<Self> {
         let gauge =
             prometheus::IntGauge::new("live_watchers", "Live-update streams open on this replica")?;
         registry.register(Box::new(gauge.clone()))?;
@@ -94,19 +99,10 @@ impl Hub {
                 topics: Mutex::default(),
                 watchers: AtomicUsize::new(0),
                 max_watchers,
-                pace: Pace::default(),
+                pace,
                 gauge,
             }),
         })
-    }
-
-    /// The same hub, its watchers paced by `pace` (before any is open).
-    #[must_use]
-    pub fn with_pace(mut self, pace: Pace) -> Self {
-        if let Some(inner) = Arc::get_mut(&mut self.inner) {
-            inner.pace = pace;
-        }
-        self
     }
 
     /// How each watcher's stream is paced.
@@ -261,7 +257,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_slow_watcher_skips_to_the_latest_counts_and_never_queues() {
-        let hub = Hub::new(10, &prometheus::Registry::new()).unwrap();
+        let hub = Hub::new(10, Pace::default(), &prometheus::Registry::new()).unwrap();
         let mut slow = hub.watch("e1").unwrap();
         for n in 1..=1_000 {
             hub.apply("e1", counts("e1", n));
@@ -284,7 +280,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_older_event_version_never_replaces_a_newer_one() {
-        let hub = Hub::new(10, &prometheus::Registry::new()).unwrap();
+        let hub = Hub::new(10, Pace::default(), &prometheus::Registry::new()).unwrap();
         let w = hub.watch("e1").unwrap();
         let event = |version| {
             Update::Event(Box::new(Event {
@@ -300,7 +296,7 @@ mod tests {
 
     #[test]
     fn watchers_beyond_the_cap_are_refused_and_leaving_frees_the_place() {
-        let hub = Hub::new(2, &prometheus::Registry::new()).unwrap();
+        let hub = Hub::new(2, Pace::default(), &prometheus::Registry::new()).unwrap();
         let a = hub.watch("e1").unwrap();
         let _b = hub.watch("e2").unwrap();
         let refused = hub.watch("e1").err().unwrap();

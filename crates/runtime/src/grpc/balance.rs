@@ -1,8 +1,8 @@
 //! Client-side balancing across a backend's replicas.
 //!
 //! A backend name (a headless Service) may resolve to several addresses. A
-//! [`Discovery`] reports the current set — DNS re-resolved periodically
-//! here, an EndpointSlice watcher in a cluster — and [`Balanced`] keeps one
+//! [`Discovery`] (`discovery.rs`) reports the current set — DNS re-resolved
+//! periodically, an EndpointSlice watcher in a cluster — and [`Balanced`] keeps one
 //! lazily connected channel per address and sends each request to the less
 //! busy of two replicas picked at random (power of two choices over
 //! in-flight requests; tonic's `balance_channel` sees no load and picks at
@@ -36,6 +36,7 @@ use tonic::transport::{Channel, Endpoint};
 use tower::{Service, ServiceExt};
 
 use super::descriptors::{self, MethodKind};
+pub use super::discovery::{Discovery, Dns, Fixed};
 use crate::{Error, ErrorCode};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -45,84 +46,6 @@ type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 const EJECT_FOR: Duration = Duration::from_secs(1);
 /// Replicas tried for one request that never got sent.
 const MAX_ATTEMPTS: usize = 3;
-
-/// Where a backend's replicas are: a stream of address sets.
-pub trait Discovery: Send + 'static {
-    /// The next set of ready addresses: the first call answers as soon as
-    /// it knows, later calls wait until the set changes. `None` ends
-    /// discovery (the last set stays in use).
-    fn next(&mut self) -> BoxFuture<'_, Option<Vec<SocketAddr>>>;
-}
-
-/// Fixed addresses (an IP literal in the configuration).
-pub struct Fixed(Option<Vec<SocketAddr>>);
-
-impl Fixed {
-    pub fn new(addrs: Vec<SocketAddr>) -> Self {
-        Self(Some(addrs))
-    }
-}
-
-impl Discovery for Fixed {
-    fn next(&mut self) -> BoxFuture<'_, Option<Vec<SocketAddr>>> {
-        let first = self.0.take();
-        Box::pin(async move {
-            match first {
-                Some(set) => Some(set),
-                None => std::future::pending().await,
-            }
-        })
-    }
-}
-
-/// A `host:port` resolved again every `every`; a failed lookup keeps the
-/// last set (a brief DNS outage must not empty the pool).
-pub struct Dns {
-    authority: String,
-    every: Duration,
-    last: Option<Vec<SocketAddr>>,
-}
-
-impl Dns {
-    pub fn new(authority: impl Into<String>, every: Duration) -> Self {
-        Self {
-            authority: authority.into(),
-            every,
-            last: None,
-        }
-    }
-}
-
-impl Discovery for Dns {
-    fn next(&mut self) -> BoxFuture<'_, Option<Vec<SocketAddr>>> {
-        Box::pin(async move {
-            loop {
-                if self.last.is_some() {
-                    tokio::time::sleep(self.every).await;
-                }
-                match tokio::net::lookup_host(self.authority.as_str()).await {
-                    Ok(addrs) => {
-                        let mut set: Vec<SocketAddr> = addrs.collect();
-                        set.sort();
-                        set.dedup();
-                        if self.last.as_ref() != Some(&set) {
-                            self.last = Some(set.clone());
-                            return Some(set);
-                        }
-                    }
-                    Err(e) => {
-                        tracing::warn!(authority = %self.authority, error = %e, "resolving a backend failed; keeping the last addresses");
-                        if self.last.is_none() {
-                            self.last = Some(Vec::new());
-                            tokio::time::sleep(self.every.min(Duration::from_secs(1))).await;
-                            self.last = None;
-                        }
-                    }
-                }
-            }
-        })
-    }
-}
 
 /// One replica: its channel and what it is doing.
 struct Replica {

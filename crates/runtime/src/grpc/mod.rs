@@ -4,6 +4,7 @@ pub mod balance;
 pub mod client;
 pub mod context;
 pub mod descriptors;
+pub mod discovery;
 pub mod metrics_layer;
 pub mod refusals;
 pub mod server;

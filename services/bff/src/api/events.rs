@@ -35,8 +35,9 @@ impl Api {
         let msg = auth::GetPublicProfilesRequest {
             user_ids: vec![organizer_id.to_owned()],
         };
-        let mut out = caller.outbound(req, msg);
-        out.set_timeout(ORGANIZER_WAIT);
+        // The call carries the caller's deadline on to auth (the client
+        // layer sets it); the page stops waiting sooner.
+        let out = caller.outbound(req, msg);
         let mut auth = self.backends.auth.clone();
         let profiles = tokio::time::timeout(ORGANIZER_WAIT, answer(auth.get_public_profiles(out)))
             .await

@@ -230,7 +230,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_watcher_that_stops_reading_is_told_it_fell_behind_and_its_place_freed() {
-        let hub = Hub::new(10, &prometheus::Registry::new()).unwrap();
+        let hub = Hub::new(10, pace(), &prometheus::Registry::new()).unwrap();
         let mut stream = Box::pin(updates(hub.watch("e1").unwrap(), pace()));
         hub.apply("e1", counts(1));
         assert!(stream.next().await.unwrap().is_ok());
@@ -249,7 +249,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_watcher_that_keeps_reading_a_quiet_stream_gets_heartbeats_and_stays() {
-        let hub = Hub::new(10, &prometheus::Registry::new()).unwrap();
+        let hub = Hub::new(10, pace(), &prometheus::Registry::new()).unwrap();
         let mut stream = Box::pin(updates(hub.watch("e1").unwrap(), pace()));
         hub.apply("e1", counts(0));
         assert!(stream.next().await.unwrap().is_ok(), "the current counts");
