@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs, if missing, what running and testing CityEvents needs on this machine:
-# PostgreSQL, Redis and NATS from Debian; buf, grpcio-tools and the googleapis
+# PostgreSQL (with PostGIS), Redis and NATS from Debian; buf, grpcio-tools and the googleapis
 # protos from PyPI (into a virtualenv under $CE_STATE_DIR); grpcurl from Go.
 # Idempotent: a second run installs nothing.
 source "$(dirname "$0")/lib.sh"
 
 missing=()
 command -v pg_ctlcluster >/dev/null || missing+=(postgresql)
+# The feed's geo queries (PostGIS for PostgreSQL 15, Debian's build).
+ls /usr/share/postgresql/*/extension/postgis.control >/dev/null 2>&1 || missing+=(postgresql-15-postgis-3)
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v nats-server >/dev/null || missing+=(nats-server)
 command -v npm >/dev/null || missing+=(nodejs npm)

@@ -27,6 +27,13 @@ pub trait Handler: Send + Sync + 'static {
         conn: &'a mut PgConnection,
         envelope: &'a Envelope,
     ) -> BoxFuture<'a, anyhow::Result<()>>;
+
+    /// Runs after `envelope`'s effect committed (not for duplicates): for
+    /// what must only follow a durable change, such as invalidating a cache
+    /// that readers could otherwise refill with the old state.
+    fn committed<'a>(&'a self, _envelope: &'a Envelope) -> BoxFuture<'a, ()> {
+        Box::pin(async {})
+    }
 }
 
 /// One durable consumer.
@@ -242,6 +249,7 @@ impl Consumer {
         }
         self.handler.handle(&mut tx, envelope).await?;
         tx.commit().await?;
+        self.handler.committed(envelope).await;
         Ok(true)
     }
 

@@ -11,11 +11,18 @@ use crate::config::DatabaseConfig;
 /// Opens a pool. Connects lazily, so a service starts while the database is
 /// still coming up; readiness waits for the first successful query.
 pub fn pool(cfg: &DatabaseConfig) -> anyhow::Result<PgPool> {
+    pool_with(cfg, &[])
+}
+
+/// [`pool`], with run-time settings every connection starts with (e.g.
+/// `plan_cache_mode`).
+pub fn pool_with(cfg: &DatabaseConfig, settings: &[(&str, &str)]) -> anyhow::Result<PgPool> {
     let options: PgConnectOptions = cfg
         .url
         .expose()
         .parse()
         .map_err(|e| anyhow::anyhow!("database.url is not a valid postgres URL: {e}"))?;
+    let options = options.options(settings.iter().copied());
     Ok(PgPoolOptions::new()
         .max_connections(cfg.max_connections)
         .acquire_timeout(Duration::from_millis(cfg.acquire_timeout_ms))

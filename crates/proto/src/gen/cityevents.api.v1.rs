@@ -292,6 +292,30 @@ pub struct GetTicketKeyResponse {
     pub key: ::core::option::Option<super::super::auth::v1::Jwk>,
 }
 #[derive(Clone, PartialEq, ::prost::Message)]
+pub struct GetForYouRequest {
+    #[prost(message, optional, tag = "1")]
+    pub near: ::core::option::Option<super::super::feed::v1::GeoFilter>,
+    #[prost(int32, tag = "2")]
+    pub page_size: i32,
+    #[prost(string, tag = "3")]
+    pub page_token: ::prost::alloc::string::String,
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct GetForYouResponse {
+    #[prost(message, repeated, tag = "1")]
+    pub events: ::prost::alloc::vec::Vec<super::super::feed::v1::EventCard>,
+    #[prost(string, tag = "2")]
+    pub next_page_token: ::prost::alloc::string::String,
+}
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct RotateCalendarLinkRequest {}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct RotateCalendarLinkResponse {
+    /// The path of the feed, e.g. "/v1/calendar/<secret>.ics".
+    #[prost(string, tag = "1")]
+    pub path: ::prost::alloc::string::String,
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
 pub struct SearchEventsRequest {
     #[prost(message, optional, tag = "1")]
     pub search: ::core::option::Option<super::super::feed::v1::SearchRequest>,
@@ -303,12 +327,14 @@ pub struct SearchEventsResponse {
     #[prost(string, tag = "2")]
     pub next_page_token: ::prost::alloc::string::String,
 }
-#[derive(Clone, Copy, PartialEq, ::prost::Message)]
+#[derive(Clone, PartialEq, ::prost::Message)]
 pub struct GetTrendingRequest {
     #[prost(message, optional, tag = "1")]
     pub near: ::core::option::Option<super::super::feed::v1::GeoFilter>,
     #[prost(int32, tag = "2")]
     pub page_size: i32,
+    #[prost(string, repeated, tag = "3")]
+    pub categories: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
 }
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct GetTrendingResponse {
@@ -3158,6 +3184,67 @@ pub mod discovery_service_client {
                 );
             self.inner.unary(req, path, codec).await
         }
+        /// GetForYou ranks events for the signed-in caller (see
+        /// cityevents.feed.v1.PersonalFeedRequest).
+        pub async fn get_for_you(
+            &mut self,
+            request: impl tonic::IntoRequest<super::GetForYouRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::GetForYouResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/cityevents.api.v1.DiscoveryService/GetForYou",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(
+                    GrpcMethod::new("cityevents.api.v1.DiscoveryService", "GetForYou"),
+                );
+            self.inner.unary(req, path, codec).await
+        }
+        /// RotateCalendarLink gives the caller a new secret link to an iCalendar
+        /// feed of the events they joined (`GET /v1/calendar/{secret}.ics`); the
+        /// previous link stops working. A search as a feed is
+        /// `GET /v1/calendar/search.ics` with the search's query parameters.
+        pub async fn rotate_calendar_link(
+            &mut self,
+            request: impl tonic::IntoRequest<super::RotateCalendarLinkRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::RotateCalendarLinkResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/cityevents.api.v1.DiscoveryService/RotateCalendarLink",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(
+                    GrpcMethod::new(
+                        "cityevents.api.v1.DiscoveryService",
+                        "RotateCalendarLink",
+                    ),
+                );
+            self.inner.unary(req, path, codec).await
+        }
     }
 }
 /// Generated server implementations.
@@ -3185,6 +3272,26 @@ pub mod discovery_service_server {
             request: tonic::Request<super::GetTrendingRequest>,
         ) -> std::result::Result<
             tonic::Response<super::GetTrendingResponse>,
+            tonic::Status,
+        >;
+        /// GetForYou ranks events for the signed-in caller (see
+        /// cityevents.feed.v1.PersonalFeedRequest).
+        async fn get_for_you(
+            &self,
+            request: tonic::Request<super::GetForYouRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::GetForYouResponse>,
+            tonic::Status,
+        >;
+        /// RotateCalendarLink gives the caller a new secret link to an iCalendar
+        /// feed of the events they joined (`GET /v1/calendar/{secret}.ics`); the
+        /// previous link stops working. A search as a feed is
+        /// `GET /v1/calendar/search.ics` with the search's query parameters.
+        async fn rotate_calendar_link(
+            &self,
+            request: tonic::Request<super::RotateCalendarLinkRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::RotateCalendarLinkResponse>,
             tonic::Status,
         >;
     }
@@ -3341,6 +3448,100 @@ pub mod discovery_service_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = GetTrendingSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/cityevents.api.v1.DiscoveryService/GetForYou" => {
+                    #[allow(non_camel_case_types)]
+                    struct GetForYouSvc<T: DiscoveryService>(pub Arc<T>);
+                    impl<
+                        T: DiscoveryService,
+                    > tonic::server::UnaryService<super::GetForYouRequest>
+                    for GetForYouSvc<T> {
+                        type Response = super::GetForYouResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::GetForYouRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as DiscoveryService>::get_for_you(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = GetForYouSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/cityevents.api.v1.DiscoveryService/RotateCalendarLink" => {
+                    #[allow(non_camel_case_types)]
+                    struct RotateCalendarLinkSvc<T: DiscoveryService>(pub Arc<T>);
+                    impl<
+                        T: DiscoveryService,
+                    > tonic::server::UnaryService<super::RotateCalendarLinkRequest>
+                    for RotateCalendarLinkSvc<T> {
+                        type Response = super::RotateCalendarLinkResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::RotateCalendarLinkRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as DiscoveryService>::rotate_calendar_link(
+                                        &inner,
+                                        request,
+                                    )
+                                    .await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = RotateCalendarLinkSvc(inner);
                         let codec = tonic_prost::ProstCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(

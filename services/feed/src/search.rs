@@ -1,0 +1,367 @@
+//! Search behind one trait ([`Engine`]), so an embedded engine (tantivy,
+//! say) could replace PostgreSQL if the figures demanded it.
+//!
+//! [`PgSearch`] filters first (date, place, category, city — each backed by
+//! a partial index), always matches text with `@@` on the indexed
+//! `tsvector`, ranks only a bounded candidate set, and falls back to
+//! trigram similarity when the words find too little. The SQL is built
+//! from fixed fragments with every value bound (never spliced): one static
+//! statement per combination of filters and sort would be hundreds, and a
+//! catch-all `$n IS NULL OR …` statement defeats the planner.
+
+use chrono::{DateTime, Duration, Utc};
+use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+use sqlx::{PgPool, Postgres, QueryBuilder};
+use uuid::Uuid;
+
+use cityevents_proto::cityevents::feed::v1 as pb;
+use cityevents_runtime::{Result, parse};
+
+use crate::query::{Dates, Order, Search};
+use crate::rank;
+
+/// Where the next page starts (sealed into the page token).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "k")]
+pub enum Position {
+    /// After (starts_at in µs, id).
+    Soonest { at: i64, id: Uuid },
+    /// After (score, id); `fuzzy` keeps the first page's matching mode.
+    Score { s: f32, id: Uuid, fuzzy: bool },
+    /// After (distance in m, id).
+    Distance { d: f64, id: Uuid },
+    /// At `at` in a ranked list stored by the first page.
+    List { list: Uuid, at: usize },
+}
+
+/// One page of cards and where the next starts.
+pub struct Page {
+    pub cards: Vec<pb::EventCard>,
+    pub next: Option<Position>,
+}
+
+/// A search engine over the projection.
+pub trait Engine: Send + Sync {
+    /// The page of `search` after `after` (the first when `None`).
+    fn page<'a>(
+        &'a self,
+        search: &'a Search,
+        after: Option<&'a Position>,
+    ) -> BoxFuture<'a, Result<Page>>;
+}
+
+/// A card as the queries select it.
+#[derive(Debug, sqlx::FromRow)]
+pub struct CardRow {
+    pub event_id: Uuid,
+    pub version: i64,
+    pub title: String,
+    pub category: String,
+    pub tags: Vec<String>,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub time_zone: String,
+    pub city: String,
+    pub venue_name: String,
+    pub latitude: f64,
+    pub longitude: f64,
+    pub online: bool,
+    pub capacity: i32,
+    pub confirmed: i32,
+    pub waitlisted: i32,
+    pub cover_image_id: String,
+    pub organizer_id: Uuid,
+    pub distance_m: Option<f64>,
+    pub score: f32,
+}
+
+/// The card columns every query selects, `e` being `events`.
+pub const CARD_COLUMNS: &str = "e.event_id, e.version, e.title, e.category, e.tags, e.starts_at, e.ends_at, \
+     e.time_zone, e.city, e.venue_name, e.latitude, e.longitude, e.online, e.capacity, e.confirmed, \
+     e.waitlisted, e.cover_image_id, e.organizer_id";
+
+impl From<CardRow> for pb::EventCard {
+    fn from(r: CardRow) -> Self {
+        Self {
+            event_id: r.event_id.to_string(),
+            title: r.title,
+            category: r.category,
+            tags: r.tags,
+            starts_at: Some(parse::timestamp(r.starts_at)),
+            ends_at: Some(parse::timestamp(r.ends_at)),
+            time_zone: r.time_zone,
+            city: r.city,
+            venue_name: r.venue_name,
+            latitude: r.latitude,
+            longitude: r.longitude,
+            online: r.online,
+            confirmed: r.confirmed,
+            waitlisted: r.waitlisted,
+            capacity: r.capacity,
+            remaining: if r.capacity == 0 {
+                -1
+            } else {
+                (r.capacity - r.confirmed).max(0)
+            },
+            cover_image_id: r.cover_image_id,
+            distance_km: r.distance_m.map_or(0.0, |m| (m / 10.0).round() / 100.0),
+            organizer_id: r.organizer_id.to_string(),
+            version: r.version,
+        }
+    }
+}
+
+/// Search on the projection's own PostgreSQL.
+pub struct PgSearch {
+    pub pool: PgPool,
+    /// Fewer first-page matches than this bring in typo tolerance.
+    pub fuzzy_below: usize,
+    /// Events ranked per query at most.
+    pub max_candidates: i64,
+}
+
+impl Engine for PgSearch {
+    fn page<'a>(
+        &'a self,
+        search: &'a Search,
+        after: Option<&'a Position>,
+    ) -> BoxFuture<'a, Result<Page>> {
+        Box::pin(async move {
+            if search.order == Order::Trending {
+                return rank::trending_page(&self.pool, search, after, self.max_candidates).await;
+            }
+            let fuzzy = match after {
+                Some(Position::Score { fuzzy, .. }) => *fuzzy,
+                _ => false,
+            };
+            let rows = self.rows(search, after, fuzzy).await?;
+            // Too little for the exact words on a first page: forgive typos.
+            if after.is_none()
+                && search.text.as_ref().is_some_and(|t| !t.exact)
+                && rows.len() < self.fuzzy_below
+                && search.order == Order::Relevance
+            {
+                let more = self.rows(search, None, true).await?;
+                if more.len() > rows.len() {
+                    return Ok(finish(search, more, true));
+                }
+            }
+            Ok(finish(search, rows, fuzzy))
+        })
+    }
+}
+
+/// Cuts the extra row off and says where the next page starts.
+fn finish(search: &Search, mut rows: Vec<CardRow>, fuzzy: bool) -> Page {
+    let size = usize::try_from(search.size).unwrap_or(50);
+    let more = rows.len() > size;
+    rows.truncate(size);
+    let next = if more {
+        rows.last().map(|r| match search.order {
+            Order::Relevance => Position::Score {
+                s: r.score,
+                id: r.event_id,
+                fuzzy,
+            },
+            Order::Distance => Position::Distance {
+                d: r.distance_m.unwrap_or_default(),
+                id: r.event_id,
+            },
+            _ => Position::Soonest {
+                at: r.starts_at.timestamp_micros(),
+                id: r.event_id,
+            },
+        })
+    } else {
+        None
+    };
+    Page {
+        cards: rows.into_iter().map(Into::into).collect(),
+        next,
+    }
+}
+
+impl PgSearch {
+    async fn rows(
+        &self,
+        s: &Search,
+        after: Option<&Position>,
+        fuzzy: bool,
+    ) -> Result<Vec<CardRow>> {
+        let mut q = QueryBuilder::<Postgres>::new("");
+        build(&mut q, s, after, fuzzy, self.max_candidates);
+        Ok(q.build_query_as::<CardRow>().fetch_all(&self.pool).await?)
+    }
+}
+
+/// The SQL of one page: exposed for the tests and `EXPLAIN`.
+pub fn build(
+    q: &mut QueryBuilder<Postgres>,
+    s: &Search,
+    after: Option<&Position>,
+    fuzzy: bool,
+    max_candidates: i64,
+) {
+    let text = s.text.as_ref();
+    q.push("WITH p AS (SELECT ");
+    match (text, s.near) {
+        (Some(t), _) => {
+            q.push("to_tsquery('english', f_unaccent(")
+                .push_bind(t.tsquery.clone())
+                .push(")) AS tsq, ")
+                .push_bind(t.words.clone())
+                .push("::text AS words, to_tsquery('english', f_unaccent(")
+                .push_bind(t.exclude.clone())
+                .push(")) AS excluded, ");
+        }
+        (None, _) => {
+            q.push("NULL::tsquery AS tsq, NULL::text AS words, NULL::tsquery AS excluded, ");
+        }
+    }
+    match s.near {
+        Some(n) => {
+            q.push("ST_SetSRID(ST_MakePoint(")
+                .push_bind(n.longitude)
+                .push(", ")
+                .push_bind(n.latitude)
+                .push("), 4326)::geography AS pt");
+        }
+        None => {
+            q.push("NULL::geography AS pt");
+        }
+    }
+    q.push(") SELECT * FROM (SELECT ").push(CARD_COLUMNS);
+    // The index's own (spherical) distance, so order and keyset agree.
+    let distance = "(e.location <-> p.pt)";
+    if s.near.is_some() {
+        q.push(", ").push(distance).push(" AS distance_m");
+    } else {
+        q.push(", NULL::float8 AS distance_m");
+    }
+    let score = match (text, fuzzy) {
+        (None, _) => "0::real",
+        (Some(_), false) => "ts_rank(e.search, p.tsq, 1)",
+        (Some(_), true) => {
+            "(word_similarity(p.words, e.words) + CASE WHEN e.search @@ p.tsq THEN 1 ELSE 0 END)::real"
+        }
+    };
+    q.push(", ").push(score).push(" AS score");
+    q.push(" FROM events e, p WHERE e.listed AND e.ends_at > now()");
+    if text.is_some() {
+        if fuzzy {
+            q.push(" AND (e.search @@ p.tsq OR (p.words <% e.words AND NOT coalesce(e.search @@ p.excluded, false)))");
+        } else {
+            q.push(" AND e.search @@ p.tsq");
+        }
+    }
+    if !s.categories.is_empty() {
+        q.push(" AND e.category = ANY(")
+            .push_bind(s.categories.clone())
+            .push(")");
+    }
+    if !s.tags.is_empty() {
+        q.push(" AND e.tags @> ").push_bind(s.tags.clone());
+    }
+    if let Some(city) = &s.city {
+        q.push(" AND e.city_key = lower(f_unaccent(")
+            .push_bind(city.clone())
+            .push("))");
+    }
+    if let Some(n) = s.near {
+        q.push(" AND ST_DWithin(e.location, p.pt, ")
+            .push_bind(n.radius_m)
+            .push(")");
+    }
+    if let Some(t) = s.starts_after {
+        q.push(" AND e.starts_at >= ").push_bind(t);
+    }
+    if let Some(t) = s.starts_before {
+        q.push(" AND e.starts_at < ").push_bind(t);
+    }
+    if let Some(Dates::EventZone { from, to }) = &s.dates {
+        // Exact on the local date; the instant bounds let the starts_at
+        // index narrow first (zones lie within UTC-12 and UTC+14).
+        if let Some(f) = from {
+            q.push(" AND e.local_date >= ").push_bind(*f);
+            let utc = f.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
+            q.push(" AND e.starts_at >= ")
+                .push_bind(utc - Duration::hours(14));
+        }
+        if let Some(t) = to {
+            q.push(" AND e.local_date <= ").push_bind(*t);
+            let utc = t.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
+            q.push(" AND e.starts_at < ")
+                .push_bind(utc + Duration::hours(36));
+        }
+    }
+    if s.free_only {
+        q.push(" AND (e.capacity = 0 OR e.confirmed < e.capacity)");
+    }
+    match s.online {
+        Some(true) => {
+            q.push(" AND e.online");
+        }
+        Some(false) => {
+            q.push(" AND NOT e.online");
+        }
+        None => {}
+    }
+    // Keyset: strictly after the previous page's last row.
+    match (s.order, after) {
+        (Order::Soonest, Some(Position::Soonest { at, id })) => {
+            let at = DateTime::from_timestamp_micros(*at).unwrap_or_default();
+            q.push(" AND (e.starts_at, e.event_id) > (")
+                .push_bind(at)
+                .push(", ")
+                .push_bind(*id)
+                .push(")");
+        }
+        (Order::Relevance, Some(Position::Score { s: last, id, .. })) => {
+            q.push(" AND (")
+                .push(score)
+                .push(" < ")
+                .push_bind(*last)
+                .push(" OR (")
+                .push(score)
+                .push(" = ")
+                .push_bind(*last)
+                .push(" AND e.event_id > ")
+                .push_bind(*id)
+                .push("))");
+        }
+        (Order::Distance, Some(Position::Distance { d, id })) => {
+            q.push(" AND (")
+                .push(distance)
+                .push(", e.event_id) > (")
+                .push_bind(*d)
+                .push(", ")
+                .push_bind(*id)
+                .push(")");
+        }
+        _ => {}
+    }
+    let limit = s.size + 1;
+    match s.order {
+        Order::Relevance => {
+            // Rank a bounded candidate set: the soonest matches.
+            q.push(" ORDER BY e.starts_at LIMIT ")
+                .push_bind(max_candidates)
+                .push(") c ORDER BY score DESC, event_id LIMIT ")
+                .push_bind(limit);
+        }
+        Order::Distance => {
+            // Nearest first from the GiST index; ties by id.
+            q.push(" ORDER BY ")
+                .push(distance)
+                .push(", e.event_id LIMIT ")
+                .push_bind(limit)
+                .push(") c ORDER BY distance_m, event_id");
+        }
+        Order::Soonest | Order::Trending => {
+            q.push(" ORDER BY e.starts_at, e.event_id LIMIT ")
+                .push_bind(limit)
+                .push(") c ORDER BY starts_at, event_id");
+        }
+    }
+}
