@@ -13,12 +13,13 @@ use tower::{Layer, ServiceBuilder, ServiceExt};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use cityevents_proto::cityevents::api::v1::{
-    account_service_server::AccountServiceServer, events_service_server::EventsServiceServer,
-    live_service_server::LiveServiceServer,
+    account_service_server::AccountServiceServer, discovery_service_server::DiscoveryServiceServer,
+    events_service_server::EventsServiceServer, live_service_server::LiveServiceServer,
     registrations_service_server::RegistrationsServiceServer,
 };
 use cityevents_proto::cityevents::auth::v1::auth_service_client::AuthServiceClient;
 use cityevents_proto::cityevents::event::v1::event_service_client::EventServiceClient;
+use cityevents_proto::cityevents::feed::v1::feed_service_client::FeedServiceClient;
 use cityevents_proto::cityevents::join::v1::join_service_client::JoinServiceClient;
 use cityevents_runtime::grpc::client::channel;
 use cityevents_runtime::grpc::server::ServiceSet;
@@ -71,6 +72,7 @@ pub async fn build(cfg: Config) -> anyhow::Result<Host> {
         auth: AuthServiceClient::new(auth),
         events: EventServiceClient::new(channel(&cfg.event, &metrics)?),
         join: JoinServiceClient::new(channel(&cfg.join, &metrics)?),
+        feed: FeedServiceClient::new(channel(&cfg.feed, &metrics)?),
     };
     let heartbeat = Duration::from_secs(cfg.live.heartbeat_secs.max(1));
     let pace = Pace {
@@ -86,6 +88,7 @@ pub async fn build(cfg: Config) -> anyhow::Result<Host> {
         .with(AccountServiceServer::new(api.clone()).max_decoding_message_size(max))
         .with(EventsServiceServer::new(api.clone()).max_decoding_message_size(max))
         .with(RegistrationsServiceServer::new(api.clone()).max_decoding_message_size(max))
+        .with(DiscoveryServiceServer::new(api.clone()).max_decoding_message_size(max))
         .with(LiveServiceServer::new(api).max_decoding_message_size(max));
     let pool = DescriptorPool::decode(cityevents_proto::FILE_DESCRIPTOR_SET)?;
     let table = Table::from_pool(&pool, &SERVED)?;
@@ -125,10 +128,11 @@ pub async fn build(cfg: Config) -> anyhow::Result<Host> {
 }
 
 /// The public services, by full name.
-pub const SERVED: [&str; 4] = [
+pub const SERVED: [&str; 5] = [
     "cityevents.api.v1.AccountService",
     "cityevents.api.v1.EventsService",
     "cityevents.api.v1.RegistrationsService",
+    "cityevents.api.v1.DiscoveryService",
     "cityevents.api.v1.LiveService",
 ];
 

@@ -25,6 +25,8 @@ pub struct Config {
     pub auth: ClientConfig,
     pub event: ClientConfig,
     pub join: ClientConfig,
+    /// The feed service (discovery).
+    pub feed: ClientConfig,
     pub edge: EdgeConfig,
     pub live: LiveConfig,
 }
@@ -110,6 +112,7 @@ impl Config {
             ("auth", &self.auth),
             ("event", &self.event),
             ("join", &self.join),
+            ("feed", &self.feed),
         ] {
             anyhow::ensure!(!c.endpoint.is_empty(), "{name}.endpoint is required");
         }

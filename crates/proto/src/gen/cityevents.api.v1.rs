@@ -291,6 +291,17 @@ pub struct GetTicketKeyResponse {
     #[prost(message, optional, tag = "1")]
     pub key: ::core::option::Option<super::super::auth::v1::Jwk>,
 }
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct GetCalendarRequest {
+    /// From RotateCalendarLink (a trailing ".ics" is allowed).
+    #[prost(string, tag = "1")]
+    pub secret: ::prost::alloc::string::String,
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct SearchCalendarRequest {
+    #[prost(message, optional, tag = "1")]
+    pub search: ::core::option::Option<super::super::feed::v1::SearchRequest>,
+}
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct GetForYouRequest {
     #[prost(message, optional, tag = "1")]
@@ -314,6 +325,9 @@ pub struct RotateCalendarLinkResponse {
     /// The path of the feed, e.g. "/v1/calendar/<secret>.ics".
     #[prost(string, tag = "1")]
     pub path: ::prost::alloc::string::String,
+    /// The secret alone, for GetCalendar over gRPC.
+    #[prost(string, tag = "2")]
+    pub secret: ::prost::alloc::string::String,
 }
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct SearchEventsRequest {
@@ -3215,7 +3229,7 @@ pub mod discovery_service_client {
         /// RotateCalendarLink gives the caller a new secret link to an iCalendar
         /// feed of the events they joined (`GET /v1/calendar/{secret}.ics`); the
         /// previous link stops working. A search as a feed is
-        /// `GET /v1/calendar/search.ics` with the search's query parameters.
+        /// `GET /v1/search.ics` with the search's query parameters.
         pub async fn rotate_calendar_link(
             &mut self,
             request: impl tonic::IntoRequest<super::RotateCalendarLinkRequest>,
@@ -3241,6 +3255,65 @@ pub mod discovery_service_client {
                     GrpcMethod::new(
                         "cityevents.api.v1.DiscoveryService",
                         "RotateCalendarLink",
+                    ),
+                );
+            self.inner.unary(req, path, codec).await
+        }
+        /// GetCalendar is the iCalendar document (RFC 5545, `text/calendar`) of a
+        /// calendar link: the events its owner joined. Calendar apps poll it.
+        pub async fn get_calendar(
+            &mut self,
+            request: impl tonic::IntoRequest<super::GetCalendarRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::super::super::super::google::api::HttpBody>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/cityevents.api.v1.DiscoveryService/GetCalendar",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(
+                    GrpcMethod::new("cityevents.api.v1.DiscoveryService", "GetCalendar"),
+                );
+            self.inner.unary(req, path, codec).await
+        }
+        /// SearchCalendar is a search as an iCalendar document: its first page,
+        /// at most 100 events.
+        pub async fn search_calendar(
+            &mut self,
+            request: impl tonic::IntoRequest<super::SearchCalendarRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::super::super::super::google::api::HttpBody>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/cityevents.api.v1.DiscoveryService/SearchCalendar",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(
+                    GrpcMethod::new(
+                        "cityevents.api.v1.DiscoveryService",
+                        "SearchCalendar",
                     ),
                 );
             self.inner.unary(req, path, codec).await
@@ -3286,12 +3359,30 @@ pub mod discovery_service_server {
         /// RotateCalendarLink gives the caller a new secret link to an iCalendar
         /// feed of the events they joined (`GET /v1/calendar/{secret}.ics`); the
         /// previous link stops working. A search as a feed is
-        /// `GET /v1/calendar/search.ics` with the search's query parameters.
+        /// `GET /v1/search.ics` with the search's query parameters.
         async fn rotate_calendar_link(
             &self,
             request: tonic::Request<super::RotateCalendarLinkRequest>,
         ) -> std::result::Result<
             tonic::Response<super::RotateCalendarLinkResponse>,
+            tonic::Status,
+        >;
+        /// GetCalendar is the iCalendar document (RFC 5545, `text/calendar`) of a
+        /// calendar link: the events its owner joined. Calendar apps poll it.
+        async fn get_calendar(
+            &self,
+            request: tonic::Request<super::GetCalendarRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::super::super::super::google::api::HttpBody>,
+            tonic::Status,
+        >;
+        /// SearchCalendar is a search as an iCalendar document: its first page,
+        /// at most 100 events.
+        async fn search_calendar(
+            &self,
+            request: tonic::Request<super::SearchCalendarRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::super::super::super::google::api::HttpBody>,
             tonic::Status,
         >;
     }
@@ -3542,6 +3633,97 @@ pub mod discovery_service_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = RotateCalendarLinkSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/cityevents.api.v1.DiscoveryService/GetCalendar" => {
+                    #[allow(non_camel_case_types)]
+                    struct GetCalendarSvc<T: DiscoveryService>(pub Arc<T>);
+                    impl<
+                        T: DiscoveryService,
+                    > tonic::server::UnaryService<super::GetCalendarRequest>
+                    for GetCalendarSvc<T> {
+                        type Response = super::super::super::super::google::api::HttpBody;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::GetCalendarRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as DiscoveryService>::get_calendar(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = GetCalendarSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/cityevents.api.v1.DiscoveryService/SearchCalendar" => {
+                    #[allow(non_camel_case_types)]
+                    struct SearchCalendarSvc<T: DiscoveryService>(pub Arc<T>);
+                    impl<
+                        T: DiscoveryService,
+                    > tonic::server::UnaryService<super::SearchCalendarRequest>
+                    for SearchCalendarSvc<T> {
+                        type Response = super::super::super::super::google::api::HttpBody;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::SearchCalendarRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as DiscoveryService>::search_calendar(&inner, request)
+                                    .await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = SearchCalendarSvc(inner);
                         let codec = tonic_prost::ProstCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(

@@ -4,6 +4,7 @@
 //! handlers (see [`crate::rest`] and [`crate::app`]).
 
 mod account;
+mod discovery;
 mod events;
 mod live;
 mod registrations;
@@ -12,6 +13,7 @@ use std::sync::Arc;
 
 use cityevents_proto::cityevents::auth::v1::auth_service_client::AuthServiceClient;
 use cityevents_proto::cityevents::event::v1::event_service_client::EventServiceClient;
+use cityevents_proto::cityevents::feed::v1::feed_service_client::FeedServiceClient;
 use cityevents_proto::cityevents::join::v1::join_service_client::JoinServiceClient;
 use cityevents_runtime::grpc::client::GrpcChannel;
 
@@ -26,6 +28,7 @@ pub struct Backends {
     pub auth: AuthServiceClient<GrpcChannel>,
     pub events: EventServiceClient<GrpcChannel>,
     pub join: JoinServiceClient<GrpcChannel>,
+    pub feed: FeedServiceClient<GrpcChannel>,
 }
 
 /// Implements every public service; cheap to clone.

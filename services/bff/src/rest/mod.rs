@@ -241,6 +241,9 @@ async fn unary(res: Response<tonic::body::Body>, output: MessageDescriptor) -> R
     let Some(frame) = next_message(&mut buf) else {
         return errors::from_status(&tonic::Status::internal("no answer"));
     };
+    if output.full_name() == "google.api.HttpBody" {
+        return raw(frame);
+    }
     match DynamicMessage::decode(output, frame) {
         Ok(m) => json(StatusCode::OK, Bytes::from(to_json(&m))),
         Err(_) => errors::from_status(&tonic::Status::internal("undecodable answer")),
@@ -304,6 +307,18 @@ fn to_json(msg: &DynamicMessage) -> String {
         Ok(()) => String::from_utf8(out).unwrap_or_default(),
         Err(_) => "{}".to_owned(),
     }
+}
+
+/// A `google.api.HttpBody` answer as itself: its bytes with its content type.
+fn raw(frame: Bytes) -> Response<AxumBody> {
+    let Ok(body) = cityevents_proto::google::api::HttpBody::decode(frame) else {
+        return errors::from_status(&tonic::Status::internal("undecodable answer"));
+    };
+    let mut res = Response::new(AxumBody::from(body.data));
+    let content_type = HeaderValue::from_str(&body.content_type)
+        .unwrap_or(HeaderValue::from_static("application/octet-stream"));
+    res.headers_mut().insert(header::CONTENT_TYPE, content_type);
+    res
 }
 
 fn json(status: StatusCode, body: Bytes) -> Response<AxumBody> {

@@ -84,6 +84,13 @@ fn response(
     streaming: bool,
     schemas: &mut BTreeMap<String, Value>,
 ) -> Value {
+    // The one HttpBody answer is an iCalendar document.
+    if output.full_name() == "google.api.HttpBody" {
+        return json!({
+            "description": "An iCalendar document (RFC 5545)",
+            "content": {"text/calendar": {"schema": {"type": "string"}}}
+        });
+    }
     let schema = reference(output, schemas);
     if streaming {
         json!({

@@ -8,7 +8,8 @@ use tonic::transport::Channel;
 
 use cityevents_proto::cityevents::api::v1::{
     self as api, account_service_client::AccountServiceClient,
-    events_service_client::EventsServiceClient, live_service_client::LiveServiceClient,
+    discovery_service_client::DiscoveryServiceClient, events_service_client::EventsServiceClient,
+    live_service_client::LiveServiceClient,
     registrations_service_client::RegistrationsServiceClient,
 };
 use cityevents_proto::cityevents::auth::v1::EmailVerificationRequested;
@@ -28,7 +29,7 @@ impl Drop for StopOnDrop {
     }
 }
 
-/// The mesh: auth, event, join and the BFF in front.
+/// The mesh: auth, event, join, feed and the BFF in front.
 pub struct Mesh {
     pub world: World,
     pub bff: SocketAddr,
@@ -120,6 +121,22 @@ pub async fn mesh_of(joins: usize, tune: impl FnOnce(&mut bff::Config)) -> Mesh 
         });
     }
 
+    let mut fcfg = feed::Config {
+        server: ServerConfig::ephemeral(),
+        ..feed::Config::default()
+    };
+    fcfg.database.url = Secret::new(fresh_database("feed_test").await);
+    shared(
+        &mut fcfg.redis,
+        &mut fcfg.nats,
+        &mut fcfg.verifier,
+        &mut fcfg.auth,
+    );
+    fcfg.feed.cursor_key = Secret::new("mesh cursor key");
+    let feed_host = feed::build(fcfg).await.unwrap();
+    let feed_addr = feed_host.grpc_addr();
+    tokio::spawn(feed_host.run(stop.clone()));
+
     let mut bcfg = bff::Config {
         server: ServerConfig::ephemeral(),
         ..bff::Config::default()
@@ -131,6 +148,7 @@ pub async fn mesh_of(joins: usize, tune: impl FnOnce(&mut bff::Config)) -> Mesh 
         &mut bcfg.auth,
     );
     bcfg.event = client(event_addr);
+    bcfg.feed = client(feed_addr);
     bcfg.join = ClientConfig {
         addresses: join_addrs.clone(),
         ..client(join_addrs[0])
@@ -176,6 +194,9 @@ impl Mesh {
     }
     pub fn registrations(&self) -> RegistrationsServiceClient<Channel> {
         RegistrationsServiceClient::new(self.channel.clone())
+    }
+    pub fn discovery(&self) -> DiscoveryServiceClient<Channel> {
+        DiscoveryServiceClient::new(self.channel.clone())
     }
     pub fn live(&self) -> LiveServiceClient<Channel> {
         LiveServiceClient::new(self.channel.clone())
