@@ -1,7 +1,7 @@
 # Sourced by faults.sh and e2e.sh: runs the built binaries (not in-process)
 # on fixed loopback ports against databases <db>_<service> and streams under
 # a fresh prefix. Needs lib.sh sourced first.
-#   mesh_init DIR DB PORT_BASE   keys, databases, ports (PORT_BASE+1 … +4)
+#   mesh_init DIR DB PORT_BASE   keys, databases, ports (PORT_BASE+1 … +5)
 #   start SERVICE                starts it and waits for its health
 # MESH_PROFILE=release runs the optimised binaries; MESH_ENV[svc]="K=V …"
 # adds settings to one service.
@@ -13,11 +13,11 @@ mesh_init() {
   declare -gA MESH_ENV 2>/dev/null || true
   "$BIN/auth" keygen >"$M/auth.pem"; "$BIN/auth" keygen >"$M/tickets.pem"; "$BIN/auth" sealkey >"$M/seal.key"
   prefix="${MESH_DB^^}$(date +%s)"
-  for svc in auth event join; do
+  for svc in auth event join feed; do
     psql -q -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -c "DROP DATABASE IF EXISTS ${MESH_DB}_$svc" -c "CREATE DATABASE ${MESH_DB}_$svc"
   done
-  declare -gA PORT=([auth]=$((base + 1)) [event]=$((base + 2)) [join]=$((base + 3)) [bff]=$((base + 4)))
-  declare -gA ADMIN=([auth]=$((base + 9101)) [event]=$((base + 9102)) [join]=$((base + 9103)) [bff]=$((base + 9104)))
+  declare -gA PORT=([auth]=$((base + 1)) [event]=$((base + 2)) [join]=$((base + 3)) [bff]=$((base + 4)) [feed]=$((base + 5)))
+  declare -gA ADMIN=([auth]=$((base + 9101)) [event]=$((base + 9102)) [join]=$((base + 9103)) [bff]=$((base + 9104)) [feed]=$((base + 9105)))
   trap stop_all EXIT
 }
 
@@ -25,6 +25,7 @@ mesh_init() {
 start() {
   local svc=$1 own=() verifier=(CITYEVENTS_VERIFIER__REVOCATION_PREFIX="$prefix:auth:")
   local auth="http://127.0.0.1:${PORT[auth]}" event="http://127.0.0.1:${PORT[event]}" join="http://127.0.0.1:${PORT[join]}"
+  local feed="http://127.0.0.1:${PORT[feed]}"
   case $svc in
     auth) own=(CITYEVENTS_TOKENS__VERIFIER__REVOCATION_PREFIX="$prefix:auth:"
                CITYEVENTS_TOKENS__SIGNING_KEY_FILES="[\"$M/auth.pem\"]" CITYEVENTS_TOKENS__LINK_SEAL__KEY_FILES="[\"$M/seal.key\"]"
@@ -34,8 +35,10 @@ start() {
     event) own=("${verifier[@]}" CITYEVENTS_AUTH__ENDPOINT="$auth") ;;
     join) own=("${verifier[@]}" CITYEVENTS_AUTH__ENDPOINT="$auth" CITYEVENTS_EVENT__ENDPOINT="$event"
                CITYEVENTS_TICKETS__SIGNING_KEY_FILE="$M/tickets.pem") ;;
+    feed) own=("${verifier[@]}" CITYEVENTS_AUTH__ENDPOINT="$auth" CITYEVENTS_FEED__CURSOR_KEY="$prefix-cursors") ;;
     bff) own=("${verifier[@]}" CITYEVENTS_AUTH__ENDPOINT="$auth" CITYEVENTS_EVENT__ENDPOINT="$event"
-              CITYEVENTS_JOIN__ENDPOINT="$join" CITYEVENTS_EDGE__CORS_ORIGINS='["http://localhost:5173"]') ;;
+              CITYEVENTS_JOIN__ENDPOINT="$join" CITYEVENTS_FEED__ENDPOINT="$feed"
+              CITYEVENTS_EDGE__CORS_ORIGINS='["http://localhost:5173"]') ;;
   esac
   [ "$svc" = bff ] || own+=(CITYEVENTS_DATABASE__URL="$(pg_url "${MESH_DB}_$svc")")
   # shellcheck disable=SC2206 # "K=V K=V", values without spaces
@@ -54,7 +57,7 @@ start() {
 }
 
 stop_all() {
-  for svc in bff join event auth; do
+  for svc in bff feed join event auth; do
     [ -f "$M/$svc.pid" ] && kill "$(cat "$M/$svc.pid")" 2>/dev/null || true
   done
 }

@@ -50,9 +50,13 @@ start auth 50051 9101 CITYEVENTS_TOKENS__SIGNING_KEY_FILES="[\"$key\"]" CITYEVEN
 
 start event 50052 9102 CITYEVENTS_AUTH__ENDPOINT=http://127.0.0.1:50051 CITYEVENTS_JOIN__ENDPOINT=http://127.0.0.1:50053
 start join 50053 9103 CITYEVENTS_AUTH__ENDPOINT=http://127.0.0.1:50051 CITYEVENTS_EVENT__ENDPOINT=http://127.0.0.1:50052 CITYEVENTS_TICKETS__SIGNING_KEY_FILE="$tickets"
+# Discovery: the projection of the event and join streams.
+cursor_key="$RUN/feed-cursor.key"
+[ -f "$cursor_key" ] || head -c 32 /dev/urandom | base64 >"$cursor_key"
+start feed 50054 9104 CITYEVENTS_AUTH__ENDPOINT=http://127.0.0.1:50051 CITYEVENTS_FEED__CURSOR_KEY="$(cat "$cursor_key")"
 # The public edge: gRPC, gRPC-web, REST/JSON and server-sent events on :8080.
 start bff 8080 9107 CITYEVENTS_AUTH__ENDPOINT=http://127.0.0.1:50051 CITYEVENTS_EVENT__ENDPOINT=http://127.0.0.1:50052 \
-  CITYEVENTS_JOIN__ENDPOINT=http://127.0.0.1:50053 CITYEVENTS_EDGE__CORS_ORIGINS='["http://localhost:5173","http://127.0.0.1:5173"]'
+  CITYEVENTS_JOIN__ENDPOINT=http://127.0.0.1:50053 CITYEVENTS_FEED__ENDPOINT=http://127.0.0.1:50054 CITYEVENTS_EDGE__CORS_ORIGINS='["http://localhost:5173","http://127.0.0.1:5173"]'
 
 
 # Demo accounts (idempotent): an admin and a user, both verified.
@@ -89,6 +93,7 @@ CityEvents is running. The public API (gRPC, gRPC-web, REST/JSON) is at http://1
   auth     gRPC  127.0.0.1:50051   metrics http://127.0.0.1:9101/metrics   log $RUN/auth.log
   event    gRPC  127.0.0.1:50052   metrics http://127.0.0.1:9102/metrics   log $RUN/event.log
   join     gRPC  127.0.0.1:50053   metrics http://127.0.0.1:9103/metrics   log $RUN/join.log
+  feed     gRPC  127.0.0.1:50054   metrics http://127.0.0.1:9104/metrics   log $RUN/feed.log
   postgres $(pg_url)   redis redis://127.0.0.1:$REDIS_PORT   nats nats://127.0.0.1:$NATS_PORT
 Demo accounts (password "cityevents-demo"): admin@cityevents.local (admin), ada@cityevents.local
 Try:  curl -s -X POST http://127.0.0.1:8080/v1/account:signIn -H 'content-type: application/json' \\
@@ -96,5 +101,6 @@ Try:  curl -s -X POST http://127.0.0.1:8080/v1/account:signIn -H 'content-type: 
       curl -s -X POST http://127.0.0.1:8080/v1/events/<id>/registration -H 'content-type: application/json' \\
         -H "authorization: Bearer <accessToken>" -H 'idempotency-key: try-1' -d '{}'
       grpcurl -plaintext -d '{"event_id":"<id>"}' 127.0.0.1:8080 cityevents.api.v1.LiveService/WatchEvent
+      curl -s 'http://127.0.0.1:8080/v1/search?search.query=cofee'   # typos forgiven
 Stop: make stop
 MSG

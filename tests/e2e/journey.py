@@ -5,10 +5,11 @@ will, and PyNaCl opening the sealed verification link.
 
     journey.py BFF NATS_URL STREAM_PREFIX SEAL_KEY_FILE [HANDOFF_JSON]
 
-sign up -> verify -> create and publish -> another user joins -> the
+sign up -> verify -> create and publish -> a typo'd search finds it -> another user joins -> the
 organizer's live stream (SSE and gRPC) sees the count change -> capacity
 fills -> waitlist -> full -> a leave promotes -> the event page names the
-organizer -> my tickets -> check-in (once). With HANDOFF_JSON, a second
+organizer -> my tickets -> check-in (once) -> the calendar feed (parsed by
+the icalendar package) holds the event in its zone. With HANDOFF_JSON, a second
 published event is written there for the gRPC-web journey (tests/grpc-web).
 """
 import asyncio
@@ -22,7 +23,10 @@ import urllib.error
 import urllib.request
 import uuid
 
+import datetime
+
 import grpc
+import icalendar
 import nacl.bindings
 import nats
 
@@ -54,6 +58,15 @@ def rest(method, path, body=None, token=None, headers=None):
             return res.status, json.loads(res.read() or b"{}")
     except urllib.error.HTTPError as e:
         return e.code, json.loads(e.read() or b"{}")
+
+
+def get_text(path):
+    """(status, content type, text) of a GET that answers something else than JSON."""
+    try:
+        with urllib.request.urlopen(BASE + path, timeout=20) as res:
+            return res.status, res.headers.get("content-type"), res.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers.get("content-type"), e.read().decode()
 
 
 def ok(status, body, what):
@@ -152,6 +165,14 @@ def main():
     assert event.status == event_pb2.EVENT_STATUS_PUBLISHED
     print("published", event.id)
 
+    # Discovery: a typo'd search, read after the published version, finds it.
+    q = (f"/v1/search?search.query=rivr%20jaz&search.readAfter.eventId={event.id}"
+         f"&search.readAfter.version={event.version}")
+    found = ok(*rest("GET", q), "typo search")["events"]
+    assert [e["eventId"] for e in found] == [event.id], found
+    assert found[0]["remaining"] == 2 and found[0]["online"] is True, found
+    print("found by a typo'd search")
+
     # The organizer watches live: SSE and the gRPC server stream.
     sse = Sse(event.id)
     sse.start()
@@ -215,9 +236,29 @@ def main():
     print("checked in once; ticket key", key["kid"])
     stream.cancel()
 
+    # The promoted person's calendar feed: a secret link, parsed by icalendar.
+    path = ok(*rest("POST", "/v1/me/calendar-link", {}, third), "calendar link")["path"]
+    deadline = time.time() + 10
+    while True:
+        status, ctype, text = get_text(path)
+        assert status == 200 and ctype.startswith("text/calendar"), (status, ctype, text)
+        if "BEGIN:VEVENT" in text or time.time() > deadline:
+            break
+        time.sleep(0.1)
+    cal = icalendar.Calendar.from_ical(text)
+    entries = [c for c in cal.walk("VEVENT") if str(c["UID"]) == f"{event.id}@cityevents"]
+    assert len(entries) == 1, text
+    start = entries[0]["DTSTART"].dt
+    assert str(start.tzinfo) == "Europe/Paris", start
+    assert start == datetime.datetime.fromtimestamp(now + 86400, datetime.timezone.utc), (start, now)
+    assert str(entries[0]["SUMMARY"]) == "River jazz"
+    print("the calendar feed holds the event at", start.isoformat())
+
     # Hand a second published event to the gRPC-web journey (Node).
     if HANDOFF:
+        # In person in Paris, so the Node journey can find it near the Louvre.
         draft.title, draft.capacity = "Web night", 1
+        draft.venue.CopyFrom(event_pb2.Venue(name="Salle Pleyel", city="Paris", latitude=48.8771, longitude=2.3007))
         created = events.CreateEvent(api_pb2.CreateEventRequest(draft=draft), metadata=auth, timeout=10).event
         events.PublishEvent(api_pb2.PublishEventRequest(event_id=created.id, expected_version=created.version),
                             metadata=auth, timeout=10)

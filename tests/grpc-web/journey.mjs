@@ -13,7 +13,8 @@
 // idempotency key (the retry is the same seat) and the stream sees the seat
 // go -> the second is waitlisted -> the event page names the organizer and
 // holds the caller's registration -> my tickets lists the ticket -> a leave
-// promotes the second -> errors arrive as codes with their reasons.
+// promotes the second -> the event is found near the Louvre and by a typo'd
+// search -> errors arrive as codes with their reasons.
 import { readFileSync } from "node:fs";
 import { randomUUID } from "node:crypto";
 import assert from "node:assert/strict";
@@ -23,10 +24,12 @@ import { createGrpcWebTransport } from "@connectrpc/connect-web";
 
 import {
   AccountService,
+  DiscoveryService,
   EventsService,
   LiveService,
   RegistrationsService,
 } from "./gen/cityevents/api/v1/api_pb.js";
+import { Sort } from "./gen/cityevents/feed/v1/feed_pb.js";
 import { RegistrationStatus } from "./gen/cityevents/join/v1/join_pb.js";
 
 const [baseUrl, handoffFile] = process.argv.slice(2);
@@ -37,6 +40,7 @@ const accounts = createClient(AccountService, transport);
 const events = createClient(EventsService, transport);
 const registrations = createClient(RegistrationsService, transport);
 const live = createClient(LiveService, transport);
+const discovery = createClient(DiscoveryService, transport);
 
 const bearer = (token) => ({ headers: { authorization: `Bearer ${token}` } });
 
@@ -145,6 +149,18 @@ async function main() {
   assert.equal(malformed.code, Code.InvalidArgument);
   assert.match(malformed.rawMessage, /event_id/, "the error names the field");
   console.log("errors arrive as codes with their reasons");
+
+  // Discovery: near me (5 km around the Louvre, nearest first) and a typo.
+  const near = { latitude: 48.8606, longitude: 2.3376, radiusKm: 5 };
+  const nearby = await discovery.searchEvents({ search: { near, sort: Sort.DISTANCE } });
+  const card = nearby.events.find((c) => c.eventId === eventId);
+  assert.ok(card, "the event is near the Louvre");
+  assert.ok(card.distanceKm > 3.1 && card.distanceKm < 3.4, `about 3.3 km: ${card.distanceKm}`);
+  const typo = await discovery.searchEvents({ search: { query: "web nigt" } });
+  assert.ok(typo.events.some((c) => c.eventId === eventId), "a typo'd search finds it");
+  const badGeo = await failure(discovery.searchEvents({ search: { near: { ...near, radiusKm: 0 } } }));
+  assert.equal(badGeo.code, Code.InvalidArgument);
+  console.log("found near the Louvre and by a typo over gRPC-web");
   console.log("grpc-web journey passed");
 }
 
