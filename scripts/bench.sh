@@ -18,4 +18,7 @@ SQLX_OFFLINE=true cargo bench --locked -p auth --bench memory
 # service direct, the event page, a step-up to the saturating rate, and
 # 10,000 live watchers (crates/loadgen, outside the services' processes).
 bash "$ROOT/scripts/bench-bff.sh"
+# Discovery over 100,000 events: rebuild rate, cached and uncached searches,
+# typos, geo and "for you"; EXPLAIN of each (scripts/bench-feed.sh).
+bash "$ROOT/scripts/bench-feed.sh"
 machine_line

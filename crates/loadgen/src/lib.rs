@@ -6,6 +6,7 @@
 
 pub mod machine;
 pub mod run;
+pub mod seed;
 pub mod target;
 pub mod template;
 pub mod watchers;
@@ -106,6 +107,21 @@ pub enum TargetArgs {
         #[arg(long, default_value_t = 5)]
         updates: usize,
     },
+    /// Publishes EVENTS events and JOINS joins (by the people of
+    /// `--tokens`) onto the streams under `--prefix`, and writes search
+    /// bodies (fts.txt, typo.txt, geo.txt) into `--out`. Ignores `--rate`.
+    SeedFeed {
+        #[arg(long, default_value = "nats://127.0.0.1:4222")]
+        nats: String,
+        #[arg(long)]
+        prefix: String,
+        #[arg(long, default_value_t = 100_000)]
+        events: usize,
+        #[arg(long, default_value_t = 200_000)]
+        joins: usize,
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 fn pairs(raw: &[String], what: &str) -> anyhow::Result<Vec<(String, String)>> {
@@ -140,6 +156,27 @@ pub async fn main(args: Args) -> anyhow::Result<()> {
         .into_iter()
         .map(|(n, p)| Ok((n, p.parse::<u32>()?)))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    if let TargetArgs::SeedFeed {
+        nats,
+        prefix,
+        events,
+        joins,
+        out,
+    } = &args.target
+    {
+        let nats = cityevents_messaging::NatsConfig {
+            url: nats.clone(),
+            stream_prefix: prefix.clone(),
+        };
+        return seed::run(seed::Seed {
+            nats,
+            events: *events,
+            joins: *joins,
+            tokens: &tokens,
+            out,
+        })
+        .await;
+    }
     let headers = target::headers(&args.headers, &vars)?;
     let target = Arc::new(match &args.target {
         TargetArgs::Rest { method, url, body } => Target::rest(
@@ -162,6 +199,7 @@ pub async fn main(args: Args) -> anyhow::Result<()> {
             Template::parse(body, &vars)?,
             headers,
         )?,
+        TargetArgs::SeedFeed { .. } => anyhow::bail!("seed-feed sends no requests"),
         TargetArgs::Watchers {
             endpoint,
             event,

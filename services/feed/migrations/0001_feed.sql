@@ -49,37 +49,51 @@ CREATE TABLE events (
     -- 0 means unlimited.
     capacity      integer NOT NULL,
     cover_image_id text NOT NULL,
-    confirmed     integer NOT NULL DEFAULT 0,
-    waitlisted    integer NOT NULL DEFAULT 0,
-    -- The envelope id (UUIDv7, time-ordered) of the join message the counts
-    -- came from: older counts never overwrite newer ones.
-    counts_seq    uuid,
-    -- ln(sum over joins of exp((joined_at - 2026-01-01) / 36 h)): the
-    -- decayed join count in log space. Decay scales every event alike, so
-    -- ordering by heat is ordering by the decayed count at any moment.
-    heat          double precision,
     -- Title (A), tags (B), venue and city (C), description (D).
     search        tsvector GENERATED ALWAYS AS (
         setweight(to_tsvector('english', f_unaccent(title)), 'A') ||
         setweight(to_tsvector('english', f_unaccent(f_words(tags))), 'B') ||
         setweight(to_tsvector('english', f_unaccent(venue_name || ' ' || city)), 'C') ||
         setweight(to_tsvector('english', f_unaccent(description)), 'D')) STORED,
-    -- What typo-tolerant matching compares against.
-    words         text GENERATED ALWAYS AS (
-        lower(f_unaccent(title || ' ' || f_words(tags) || ' ' || venue_name || ' ' || city))) STORED,
     updated_at    timestamptz NOT NULL DEFAULT now()
 );
 
 -- Every index is partial on `listed`: discovery never reads the rest.
 CREATE INDEX events_starts ON events (starts_at, event_id) WHERE listed;
 CREATE INDEX events_search ON events USING gin (search) WHERE listed;
-CREATE INDEX events_words ON events USING gin (words gin_trgm_ops) WHERE listed;
 CREATE INDEX events_location ON events USING gist (location) WHERE listed;
-CREATE INDEX events_heat ON events (heat DESC NULLS LAST) WHERE listed;
+CREATE INDEX events_organizer ON events (organizer_id, starts_at) WHERE listed;
 CREATE INDEX events_category ON events (category, starts_at) WHERE listed;
 CREATE INDEX events_local_date ON events (local_date) WHERE listed;
 CREATE INDEX events_city ON events (city_key, starts_at) WHERE listed;
 CREATE INDEX events_tags ON events USING gin (tags) WHERE listed;
+
+-- What joins move, apart from the card: every join would otherwise
+-- rewrite the event's row and, since heat is indexed, re-enter it into
+-- every index of `events` (the GIN ones are dear). A row may come before
+-- its event's (the streams are not ordered with each other).
+CREATE TABLE event_stats (
+    event_id   uuid PRIMARY KEY,
+    confirmed  integer NOT NULL DEFAULT 0,
+    waitlisted integer NOT NULL DEFAULT 0,
+    -- The envelope id (UUIDv7, time-ordered) of the join message the counts
+    -- came from: older counts never overwrite newer ones.
+    counts_seq uuid,
+    -- ln(sum over joins of exp((joined_at - 2026-01-01) / 36 h)): the
+    -- decayed join count in log space. Decay scales every event alike, so
+    -- ordering by heat is ordering by the decayed count at any moment.
+    heat       double precision
+);
+CREATE INDEX event_stats_heat ON event_stats (heat DESC) WHERE heat IS NOT NULL;
+
+-- Every word of titles, tags, venues and cities (unaccented, lower case):
+-- a query word that finds nothing is corrected to its nearest neighbour
+-- here ("concrt" -> "concert"), then searched as text again. Far cheaper
+-- than comparing trigrams against every event.
+CREATE TABLE lexicon (
+    word text PRIMARY KEY
+);
+CREATE INDEX lexicon_trigrams ON lexicon USING gist (word gist_trgm_ops);
 
 -- Registrations as the join stream tells them: for trending (first sight
 -- adds heat), "for you" (what a user joined) and calendars.

@@ -31,7 +31,6 @@ pub struct State {
     pub cache: Arc<Cache>,
     pub signer: Signer,
     pub read_after_wait: Duration,
-    pub max_candidates: i64,
 }
 
 #[derive(Clone)]
@@ -109,7 +108,7 @@ impl State {
             let key = format!("feed:s:{}", hex(&Sha256::digest(key.encode_to_vec())));
             self.cache.get_or_fill(&key, run).await?
         } else {
-            run().await?
+            Arc::new(run().await?)
         };
         let res = pb::SearchResponse::decode(bytes.as_slice()).map_err(Error::internal)?;
         Ok((res.events, res.next_page_token))
@@ -157,15 +156,7 @@ impl State {
             Some(self.signer.open(&scope, &r.page_token)?)
         };
         let size = parse::page_size(r.page_size);
-        let page = rank::for_you_page(
-            &self.pool,
-            me.user_id,
-            near,
-            size,
-            after.as_ref(),
-            self.max_candidates,
-        )
-        .await?;
+        let page = rank::for_you_page(&self.pool, me.user_id, near, size, after.as_ref()).await?;
         Ok(pb::PersonalFeedResponse {
             events: page.cards,
             next_page_token: page

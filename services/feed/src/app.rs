@@ -27,14 +27,14 @@ use crate::search::PgSearch;
 pub const CONSUMERS: [(&str, &str); 2] = [("feed-events", "event"), ("feed-joins", "join")];
 
 /// The feed's pool: custom plans for its many-shaped searches, and the
-/// typo threshold of pg_trgm's `<%`.
+/// typo threshold of pg_trgm's `%`.
 pub fn pool(database: &DatabaseConfig, feed: &FeedConfig) -> anyhow::Result<sqlx::PgPool> {
     let threshold = feed.fuzzy_threshold.clamp(0.0, 1.0).to_string();
     db::pool_with(
         database,
         &[
             ("plan_cache_mode", "force_custom_plan"),
-            ("pg_trgm.word_similarity_threshold", &threshold),
+            ("pg_trgm.similarity_threshold", &threshold),
         ],
     )
 }
@@ -70,7 +70,6 @@ pub async fn build(cfg: Config) -> anyhow::Result<Host> {
         cache: cache.clone(),
         signer: Signer::new(cfg.feed.cursor_key.expose())?,
         read_after_wait: Duration::from_millis(cfg.feed.read_after_wait_ms),
-        max_candidates: cfg.feed.max_candidates.max(1),
     };
     let services = ServiceSet::new().with(FeedServiceServer::new(FeedApi::new(state)));
     let mut host = Host::bind(cfg.server, metrics, services).await?;

@@ -1,9 +1,12 @@
 //! Cache-aside for hot pages in Redis, with short TTLs and a generation
 //! that projection updates bump (after their commit), so a changed listing
-//! is never served from a page cached before it. Concurrent misses of one
-//! key share one query (single flight). When Redis fails the feed answers
-//! from PostgreSQL, skips Redis for a second, and says so in
-//! `feed_cache_degraded` and `feed_cache_requests_total{result="error"}`.
+//! is never served from a page cached before it. In front of Redis, each
+//! replica keeps what it read for [`LOCAL_TTL`] (a hot page then costs no
+//! round trip; a change shows within that, well inside the second the
+//! feed promises). Concurrent misses of one key share one query (single
+//! flight). When Redis fails the feed answers from PostgreSQL, skips Redis
+//! for a second, and says so in `feed_cache_degraded` and
+//! `feed_cache_requests_total{result="error"}`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -19,13 +22,20 @@ use cityevents_runtime::redis::Redis;
 
 /// How long Redis is left alone after it failed.
 const BACKOFF: Duration = Duration::from_secs(1);
+/// How long a replica reuses a page without asking Redis.
+pub const LOCAL_TTL: Duration = Duration::from_millis(250);
+/// Pages a replica keeps at most (all dropped when full).
+const LOCAL_CAP: usize = 10_000;
 
-type Flight = Arc<OnceCell<Vec<u8>>>;
+type Flight = Arc<OnceCell<Arc<Vec<u8>>>>;
+/// A page read, and when.
+type Local = HashMap<String, (Instant, Arc<Vec<u8>>)>;
 
 pub struct Cache {
     redis: Option<Redis>,
     ttl: Duration,
     flights: Mutex<HashMap<String, Flight>>,
+    local: Mutex<Local>,
     down_until: Mutex<Option<Instant>>,
     requests: IntCounterVec,
     degraded: IntGauge,
@@ -51,6 +61,7 @@ impl Cache {
             redis: (!ttl.is_zero()).then_some(redis),
             ttl,
             flights: Mutex::default(),
+            local: Mutex::default(),
             down_until: Mutex::default(),
             requests,
             degraded,
@@ -78,12 +89,35 @@ impl Cache {
         *self.down_until.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now() + BACKOFF);
     }
 
+    fn local_get(&self, key: &str) -> Option<Arc<Vec<u8>>> {
+        let local = self.local.lock().unwrap_or_else(|e| e.into_inner());
+        local
+            .get(key)
+            .filter(|(at, _)| at.elapsed() < LOCAL_TTL)
+            .map(|(_, v)| v.clone())
+    }
+
+    fn local_put(&self, key: &str, value: Arc<Vec<u8>>) {
+        if self.redis.is_none() {
+            return;
+        }
+        let mut local = self.local.lock().unwrap_or_else(|e| e.into_inner());
+        if local.len() >= LOCAL_CAP {
+            local.clear();
+        }
+        local.insert(key.to_owned(), (Instant::now(), value));
+    }
+
     /// The cached bytes of `key`, or `fill`'s (cached for the next caller).
-    pub async fn get_or_fill<F, Fut>(&self, key: &str, fill: F) -> Result<Vec<u8>>
+    pub async fn get_or_fill<F, Fut>(&self, key: &str, fill: F) -> Result<Arc<Vec<u8>>>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Vec<u8>>>,
     {
+        if let Some(v) = self.local_get(key) {
+            self.requests.with_label_values(&["hit"]).inc();
+            return Ok(v);
+        }
         let mut generation = None;
         if let Some(redis) = self.usable() {
             let mut conn = redis.conn.clone();
@@ -101,7 +135,9 @@ impl Cache {
                         && v[..8] == g.to_le_bytes()
                     {
                         self.requests.with_label_values(&["hit"]).inc();
-                        return Ok(v[8..].to_vec());
+                        let v = Arc::new(v[8..].to_vec());
+                        self.local_put(key, v.clone());
+                        return Ok(v);
                     }
                     self.requests.with_label_values(&["miss"]).inc();
                 }
@@ -114,7 +150,8 @@ impl Cache {
         };
         let result = flight
             .get_or_try_init(|| async {
-                let bytes = fill().await?;
+                let bytes = Arc::new(fill().await?);
+                self.local_put(key, bytes.clone());
                 if let (Some(g), Some(redis)) = (generation, self.usable()) {
                     let mut value = g.to_le_bytes().to_vec();
                     value.extend_from_slice(&bytes);
@@ -135,8 +172,10 @@ impl Cache {
         result
     }
 
-    /// Makes every cached page stale (after a listing changed).
+    /// Makes every cached page stale (after a listing changed): at once on
+    /// this replica, within [`LOCAL_TTL`] on the others.
     pub async fn invalidate(&self) {
+        self.local.lock().unwrap_or_else(|e| e.into_inner()).clear();
         if let Some(redis) = self.usable() {
             let mut conn = redis.conn.clone();
             if let Err(e) = conn.incr::<_, _, ()>(redis.key("feed:gen"), 1).await {

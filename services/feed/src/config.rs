@@ -43,11 +43,11 @@ pub struct FeedConfig {
     /// How long a read may wait for the projection to apply a `read_after`
     /// version, in milliseconds.
     pub read_after_wait_ms: u64,
-    /// Typo-tolerant matching joins in when exact words find fewer than
-    /// this many events on a first page.
+    /// Typos are corrected when the words as typed find fewer than this
+    /// many events on a first page.
     pub fuzzy_below: usize,
-    /// pg_trgm `word_similarity_threshold` for typo-tolerant matching
-    /// (0–1; lower forgives more).
+    /// How alike (pg_trgm similarity, 0–1) a misspelt word and its
+    /// correction must be; lower forgives more.
     pub fuzzy_threshold: f32,
     /// Events ranked at most per search or feed: ranking only a bounded
     /// candidate set keeps a broad query from sorting the whole table.
@@ -61,7 +61,7 @@ impl Default for FeedConfig {
             cache_ttl_ms: 2_000,
             read_after_wait_ms: 2_000,
             fuzzy_below: 3,
-            fuzzy_threshold: 0.5,
+            fuzzy_threshold: 0.35,
             max_candidates: 1_000,
         }
     }

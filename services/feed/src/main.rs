@@ -16,10 +16,15 @@ fn main() -> ExitCode {
         about: "List (`list [CONSUMER]`) or replay (`replay SEQ|all [CONSUMER]`) parked messages",
         run: dead_letters,
     };
+    let explain = Extra {
+        name: "explain",
+        about: "EXPLAIN (ANALYZE, BUFFERS) a search: `explain query=jazz near=52.52,13.40,3 sort=distance`",
+        run: explain,
+    };
     cli::main(
         "feed",
         "CityEvents feed service",
-        &[rebuild, dead_letters],
+        &[rebuild, explain, dead_letters],
         |cfg: feed::Config, shutdown| async move { feed::build(cfg).await?.run(shutdown).await },
         |cfg: feed::Config| async move { feed::app::migrate(&cfg).await },
     )
@@ -29,6 +34,20 @@ fn rebuild(file: Option<PathBuf>, _args: Vec<String>) -> ExitCode {
     cli::with_config("feed", file, |cfg: feed::Config| async move {
         let report = feed::rebuild::run(&cfg).await?;
         println!("{report}");
+        Ok(())
+    })
+}
+
+fn explain(file: Option<PathBuf>, args: Vec<String>) -> ExitCode {
+    cli::with_config("feed", file, |cfg: feed::Config| async move {
+        let (request, tsquery) = feed::query::from_words(&args)?;
+        let search =
+            feed::query::Search::parse(&request).map_err(|e| anyhow::anyhow!("{}", e.message()))?;
+        let pool = feed::app::pool(&cfg.database, &cfg.feed)?;
+        let plan =
+            feed::search::explain(&pool, &search, tsquery.as_deref(), cfg.feed.max_candidates)
+                .await?;
+        println!("{plan}");
         Ok(())
     })
 }

@@ -24,9 +24,6 @@ pub struct Text {
     pub tsquery: String,
     /// The positive words, lower-cased and space-separated, for `pg_trgm`.
     pub words: String,
-    /// The excluded words as a `to_tsquery` expression (`a | (b <-> c)`),
-    /// which typo-tolerant matching must respect too.
-    pub exclude: Option<String>,
     /// A quoted phrase asks for exactly those words: no typo tolerance.
     pub exact: bool,
 }
@@ -187,7 +184,6 @@ impl Text {
         }
         let mut terms: Vec<String> = Vec::new();
         let mut positive: Vec<String> = Vec::new();
-        let mut excluded: Vec<String> = Vec::new();
         let mut exact = false;
         let mut pending_or = false;
         let mut rest = raw;
@@ -224,8 +220,6 @@ impl Text {
                 let ws = words(body);
                 if !negated {
                     positive.extend(ws.iter().cloned());
-                } else if !ws.is_empty() {
-                    excluded.push(format!("({})", ws.join(" <-> ")));
                 }
                 // Search as you type: a last plain word still being typed
                 // also matches longer words.
@@ -261,9 +255,105 @@ impl Text {
         Ok(Some(Self {
             tsquery: terms.join(" & "),
             words: positive.join(" "),
-            exclude: (!excluded.is_empty()).then(|| excluded.join(" | ")),
             exact,
         }))
+    }
+}
+
+/// A search from `key=value` words (`feed explain`): query, city, category,
+/// near=LAT,LON,KM, sort=soonest|relevance|distance|trending, and tsquery=
+/// (the text query as corrected, e.g. `(concrt | concert)`).
+pub fn from_words(words: &[String]) -> anyhow::Result<(pb::SearchRequest, Option<String>)> {
+    let mut r = pb::SearchRequest::default();
+    let mut tsquery = None;
+    for w in words {
+        let (k, v) = w
+            .split_once('=')
+            .ok_or_else(|| anyhow::anyhow!("{w:?}: expected key=value"))?;
+        match k {
+            "query" => r.query = v.into(),
+            "city" => r.city = v.into(),
+            "category" => r.categories.push(v.into()),
+            "tsquery" => tsquery = Some(v.to_owned()),
+            "near" => {
+                let n: Vec<f64> = v.split(',').map(str::parse).collect::<Result<_, _>>()?;
+                anyhow::ensure!(n.len() == 3, "near=LAT,LON,KM");
+                r.near = Some(pb::GeoFilter {
+                    latitude: n[0],
+                    longitude: n[1],
+                    radius_km: n[2],
+                });
+            }
+            "sort" => {
+                r.sort = match v {
+                    "soonest" => pb::Sort::Soonest,
+                    "relevance" => pb::Sort::Relevance,
+                    "distance" => pb::Sort::Distance,
+                    "trending" => pb::Sort::Trending,
+                    _ => anyhow::bail!("sort={v}: soonest, relevance, distance or trending"),
+                } as i32
+            }
+            _ => anyhow::bail!("{k}: query, city, category, near, sort or tsquery"),
+        }
+    }
+    Ok((r, tsquery))
+}
+
+impl Text {
+    /// The query with each word of `fixes` widened to itself or its fix
+    /// (`concrt:*` → `(concrt:* | concert:*)`); excluded words stay as typed.
+    pub fn widened(&self, fixes: &std::collections::HashMap<String, String>) -> String {
+        let mut out = String::with_capacity(self.tsquery.len() * 2);
+        let mut rest = self.tsquery.as_str();
+        // `!word` and every word inside `!( … )` are exclusions.
+        let (mut bang, mut depth, mut excluded_at) = (false, 0usize, None);
+        while let Some(c) = rest.chars().next() {
+            if !c.is_alphanumeric() {
+                match c {
+                    '!' => bang = true,
+                    '(' => {
+                        depth += 1;
+                        if bang && excluded_at.is_none() {
+                            excluded_at = Some(depth);
+                        }
+                        bang = false;
+                    }
+                    ')' => {
+                        if excluded_at == Some(depth) {
+                            excluded_at = None;
+                        }
+                        depth = depth.saturating_sub(1);
+                    }
+                    _ => {}
+                }
+                out.push(c);
+                rest = &rest[c.len_utf8()..];
+                continue;
+            }
+            let negated = bang || excluded_at.is_some();
+            bang = false;
+            let end = rest
+                .find(|c: char| !c.is_alphanumeric())
+                .unwrap_or(rest.len());
+            let word = &rest[..end];
+            rest = &rest[end..];
+            let prefix = if let Some(r) = rest.strip_prefix(":*") {
+                rest = r;
+                ":*"
+            } else {
+                ""
+            };
+            match fixes.get(word) {
+                Some(fix) if !negated => {
+                    out.push_str(&format!("({word}{prefix} | {fix}{prefix})"));
+                }
+                _ => {
+                    out.push_str(word);
+                    out.push_str(prefix);
+                }
+            }
+        }
+        out
     }
 }
 
@@ -354,6 +444,25 @@ mod tests {
     fn quotes_make_phrases_and_minus_excludes() {
         assert_eq!(ts("\"open air\" -rock"), "(open <-> air) & !rock");
         assert_eq!(ts("\"open air"), "(open <-> air)");
+    }
+
+    #[test]
+    fn corrections_widen_words_but_not_exclusions() {
+        let t = Text::parse("concrt -jazz -opn-air \"opn air\" parc")
+            .unwrap()
+            .unwrap();
+        let fixes = [
+            ("concrt", "concert"),
+            ("jazz", "jam"),
+            ("opn", "open"),
+            ("parc", "park"),
+        ]
+        .map(|(a, b)| (a.to_owned(), b.to_owned()))
+        .into();
+        assert_eq!(
+            t.widened(&fixes),
+            "(concrt | concert) & !jazz & !(opn <-> air) & ((opn | open) <-> air) & (parc:* | park:*)"
+        );
     }
 
     #[test]

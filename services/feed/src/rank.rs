@@ -10,15 +10,14 @@ use uuid::Uuid;
 use cityevents_runtime::{Error, Result};
 
 use crate::query::{Near, Search};
-use crate::search::{CARD_COLUMNS, CardRow, Page, Position};
+use crate::search::{CARD_COLUMNS, CARD_SOURCE, CardRow, Page, Position};
 
 /// Events of one organizer at most among any ten consecutive "for you" items.
 const PER_ORGANIZER: usize = 2;
 const WINDOW: usize = 10;
 
-/// A trending page: the search's filters, ranked by heat with events
-/// starting within 48 hours doubled; events nobody joined yet follow,
-/// soonest first.
+/// A trending page: the search's filters over the hottest events, by heat
+/// with events starting within 48 hours counted double.
 pub async fn trending_page(
     pool: &PgPool,
     search: &Search,
@@ -28,87 +27,159 @@ pub async fn trending_page(
     if let Some(p) = after {
         return list_page(pool, p, search.size, search.near).await;
     }
-    let trending = Search {
-        order: crate::query::Order::Soonest,
-        size: max_candidates,
-        ..search.clone()
-    };
-    let mut q = QueryBuilder::<Postgres>::new("SELECT c.* FROM (");
-    crate::search::build(&mut q, &trending, None, false, max_candidates);
-    // build() ends with its own ORDER BY; rank its rows by heat instead.
-    q.push(") c JOIN events h USING (event_id) ORDER BY h.heat + CASE WHEN h.starts_at < now() + interval '48 hours' THEN ln(2) ELSE 0 END DESC NULLS LAST, c.starts_at, c.event_id");
+    let mut q = QueryBuilder::<Postgres>::new("");
+    crate::search::build(&mut q, search, None, None, max_candidates);
     let rows = q.build_query_as::<CardRow>().fetch_all(pool).await?;
     first_page(pool, rows, search.size).await
 }
 
-/// A "for you" page for `user`.
+/// What a person's joins say they like: weights by category, tag and
+/// organizer (ln(1 + joins)), and what they joined already.
+#[derive(Debug, Default)]
+pub struct Taste {
+    categories: HashMap<String, f64>,
+    tags: HashMap<String, f64>,
+    organizers: HashMap<Uuid, f64>,
+    joined: Vec<Uuid>,
+}
+
+impl Taste {
+    async fn of(pool: &PgPool, user: Uuid) -> Result<Self> {
+        let rows = sqlx::query!(
+            "SELECT r.event_id, e.category, e.tags, e.organizer_id FROM registrations r JOIN events e USING (event_id)
+             WHERE r.user_id = $1 AND r.status <> 'cancelled' ORDER BY r.joined_at DESC LIMIT 500",
+            user
+        )
+        .fetch_all(pool)
+        .await?;
+        let mut t = Self::default();
+        let count = |m: &mut HashMap<_, f64>, k| *m.entry(k).or_default() += 1.0;
+        for r in rows {
+            count(&mut t.categories, r.category);
+            for tag in r.tags {
+                count(&mut t.tags, tag);
+            }
+            *t.organizers.entry(r.organizer_id).or_default() += 1.0;
+            t.joined.push(r.event_id);
+        }
+        for w in t
+            .categories
+            .values_mut()
+            .chain(t.tags.values_mut())
+            .chain(t.organizers.values_mut())
+        {
+            *w = w.ln_1p();
+        }
+        Ok(t)
+    }
+
+    /// The `n` heaviest keys of `m`.
+    fn top<K: Clone + Ord>(m: &HashMap<K, f64>, n: usize) -> Vec<K> {
+        let mut v: Vec<(&K, &f64)> = m.iter().collect();
+        v.sort_by(|a, b| b.1.total_cmp(a.1).then_with(|| a.0.cmp(b.0)));
+        v.into_iter().take(n).map(|(k, _)| k.clone()).collect()
+    }
+
+    /// How much `c` is like what was joined.
+    fn affinity(&self, c: &CardRow) -> f64 {
+        let tags: f64 = c.tags.iter().filter_map(|t| self.tags.get(t)).sum();
+        self.categories.get(&c.category).copied().unwrap_or(0.0)
+            + 0.5 * tags
+            + 1.5 * self.organizers.get(&c.organizer_id).copied().unwrap_or(0.0)
+    }
+}
+
+/// Candidates per source ("for you" ranks at most five times this).
+const PER_SOURCE: i64 = 200;
+
+/// A "for you" page for `user`: events of the categories and organizers
+/// they joined most, the hottest, and (with `near`) those close by, scored
+/// by likeness, heat, closeness and soonness, then spread across organizers.
 pub async fn for_you_page(
     pool: &PgPool,
     user: Uuid,
     near: Option<Near>,
     size: i64,
     after: Option<&Position>,
-    max_candidates: i64,
 ) -> Result<Page> {
     if let Some(p) = after {
         return list_page(pool, p, size, near).await;
     }
+    let taste = Taste::of(pool, user).await?;
     let (lat, lon, radius) = match near {
         Some(n) => (Some(n.latitude), Some(n.longitude), Some(n.radius_m)),
         None => (None, None, None),
     };
+    let categories = Taste::top(&taste.categories, 3);
+    let organizers = Taste::top(&taste.organizers, 10);
+    // Each source walks an index in start order; `score` carries the heat.
     let rows = sqlx::query_as!(
         CardRow,
-        r#"WITH mine AS (
-             SELECT e.category, e.tags, e.organizer_id FROM registrations r JOIN events e USING (event_id)
-             WHERE r.user_id = $1 AND r.status <> 'cancelled' ORDER BY r.joined_at DESC LIMIT 200),
-           cats AS (SELECT category, ln(1 + count(*)) AS w FROM mine GROUP BY category),
-           tags AS (SELECT t, ln(1 + count(*)) AS w FROM mine, unnest(mine.tags) t GROUP BY t),
-           orgs AS (SELECT organizer_id, ln(1 + count(*)) AS w FROM mine GROUP BY organizer_id),
-           p AS (SELECT CASE WHEN $2::float8 IS NULL THEN NULL
-                        ELSE ST_SetSRID(ST_MakePoint($3::float8, $2::float8), 4326)::geography END AS pt),
+        r#"WITH p AS (SELECT CASE WHEN $1::float8 IS NULL THEN NULL
+                        ELSE ST_SetSRID(ST_MakePoint($2::float8, $1::float8), 4326)::geography END AS pt),
            cand AS (
-             (SELECT e.event_id FROM events e WHERE e.listed AND e.ends_at > now()
-                AND (e.category IN (SELECT category FROM cats) OR e.organizer_id IN (SELECT organizer_id FROM orgs))
-              ORDER BY e.starts_at LIMIT $5)
+             SELECT c.event_id FROM unnest($4::text[]) cat, LATERAL (
+               SELECT event_id FROM events WHERE listed AND category = cat AND ends_at > now()
+               ORDER BY starts_at LIMIT $5) c
              UNION
-             (SELECT e.event_id FROM events e WHERE e.listed AND e.ends_at > now()
-                AND e.tags && (SELECT coalesce(array_agg(t), '{}') FROM tags)
-              ORDER BY e.starts_at LIMIT $5)
+             SELECT o.event_id FROM unnest($6::uuid[]) org, LATERAL (
+               SELECT event_id FROM events WHERE listed AND organizer_id = org AND ends_at > now()
+               ORDER BY starts_at LIMIT $5) o
              UNION
-             (SELECT e.event_id FROM events e WHERE e.listed AND e.ends_at > now()
-              ORDER BY e.heat DESC NULLS LAST LIMIT $5)
+             (SELECT event_id FROM event_stats WHERE heat IS NOT NULL ORDER BY heat DESC LIMIT $5)
              UNION
-             (SELECT e.event_id FROM events e, p WHERE e.listed AND e.ends_at > now()
-                AND ST_DWithin(e.location, p.pt, $4::float8)
-              ORDER BY e.starts_at LIMIT $5)),
-           top AS (SELECT max(e.heat) AS h FROM events e JOIN cand USING (event_id))
+             (SELECT event_id FROM events, p WHERE listed AND ends_at > now() AND ST_DWithin(location, p.pt, $3::float8)
+              ORDER BY starts_at LIMIT $5))
          SELECT e.event_id, e.version, e.title, e.category, e.tags, e.starts_at, e.ends_at,
-           e.time_zone, e.city, e.venue_name, e.latitude, e.longitude, e.online, e.capacity, e.confirmed,
-           e.waitlisted, e.cover_image_id, e.organizer_id,
+           e.time_zone, e.city, e.venue_name, e.latitude, e.longitude, e.online, e.capacity,
+           coalesce(s.confirmed, 0) AS "confirmed!", coalesce(s.waitlisted, 0) AS "waitlisted!",
+           e.cover_image_id, e.organizer_id,
            (e.location <-> p.pt) AS "distance_m?",
-           (coalesce((SELECT w FROM cats WHERE cats.category = e.category), 0)
-            + 0.5 * coalesce((SELECT sum(w) FROM tags WHERE tags.t = ANY(e.tags)), 0)
-            + 1.5 * coalesce((SELECT w FROM orgs WHERE orgs.organizer_id = e.organizer_id), 0)
-            + CASE WHEN e.heat IS NULL THEN 0 ELSE exp(e.heat - top.h) END
-            + CASE WHEN p.pt IS NULL OR e.location IS NULL THEN 0
-                   ELSE 1 / (1 + (e.location <-> p.pt) / 10000) END
-            + CASE WHEN e.starts_at < now() + interval '7 days' THEN 0.3 ELSE 0 END)::real AS "score!"
-         FROM events e JOIN cand USING (event_id), p, top
-         WHERE e.listed AND e.ends_at > now()
-           AND (p.pt IS NULL OR e.online OR ST_DWithin(e.location, p.pt, $4::float8))
-           AND NOT EXISTS (SELECT 1 FROM registrations r
-                           WHERE r.user_id = $1 AND r.event_id = e.event_id AND r.status <> 'cancelled')
-         ORDER BY 20 DESC, e.starts_at, e.event_id"#,
-        user,
+           coalesce(s.heat, -1e9)::real AS "score!"
+         FROM cand JOIN events e USING (event_id) LEFT JOIN event_stats s USING (event_id) CROSS JOIN p
+         WHERE e.listed AND e.ends_at > now() AND NOT (e.event_id = ANY($7))
+           AND (p.pt IS NULL OR e.online OR ST_DWithin(e.location, p.pt, $3::float8))"#,
         lat,
         lon,
         radius,
-        max_candidates
+        &categories,
+        PER_SOURCE,
+        &organizers,
+        &taste.joined
     )
     .fetch_all(pool)
     .await?;
-    first_page(pool, diversify(rows), size).await
+    first_page(pool, diversify(rank(&taste, rows)), size).await
+}
+
+/// Orders candidates by likeness, heat (relative to the hottest, 0–1),
+/// closeness (1 at the spot, ½ at 10 km) and a nudge for this week.
+fn rank(taste: &Taste, rows: Vec<CardRow>) -> Vec<CardRow> {
+    let hottest = rows
+        .iter()
+        .map(|r| f64::from(r.score))
+        .fold(f64::MIN, f64::max);
+    let soon = chrono::Utc::now() + chrono::Duration::days(7);
+    let mut scored: Vec<(f64, CardRow)> = rows
+        .into_iter()
+        .map(|r| {
+            let heat = f64::from(r.score);
+            let trend = if heat > -1e8 {
+                (heat - hottest).exp()
+            } else {
+                0.0
+            };
+            let near = r.distance_m.map_or(0.0, |m| 1.0 / (1.0 + m / 10_000.0));
+            let week = if r.starts_at < soon { 0.3 } else { 0.0 };
+            (taste.affinity(&r) + trend + near + week, r)
+        })
+        .collect();
+    scored.sort_by(|(a, x), (b, y)| {
+        b.total_cmp(a)
+            .then(x.starts_at.cmp(&y.starts_at))
+            .then(x.event_id.cmp(&y.event_id))
+    });
+    scored.into_iter().map(|(_, r)| r).collect()
 }
 
 /// Reorders `rows` so no organizer has more than [`PER_ORGANIZER`] events
@@ -208,7 +279,9 @@ pub async fn cards(pool: &PgPool, ids: &[Uuid], near: Option<Near>) -> Result<Ve
             q.push(", NULL::float8 AS distance_m");
         }
     }
-    q.push(", 0::real AS score FROM events e WHERE e.listed AND e.ends_at > now() AND e.event_id = ANY(")
+    q.push(", 0::real AS score FROM ")
+        .push(CARD_SOURCE)
+        .push(" WHERE e.listed AND e.ends_at > now() AND e.event_id = ANY(")
         .push_bind(ids.to_vec())
         .push(")");
     let rows = q.build_query_as::<CardRow>().fetch_all(pool).await?;

@@ -15,7 +15,7 @@ use cityevents_messaging::{Envelope, streams};
 
 use crate::app::CONSUMERS;
 use crate::config::Config;
-use crate::projection::{self, Change};
+use crate::projection;
 
 /// Messages applied per transaction.
 const BATCH: usize = 500;
@@ -25,7 +25,7 @@ const BATCH: usize = 500;
 pub struct Report {
     /// Messages read from the streams.
     pub messages: u64,
-    /// Of those, how many changed the projection.
+    /// Rows the projection took from them (cards, registrations, counts).
     pub applied: u64,
     pub elapsed: Duration,
 }
@@ -35,7 +35,7 @@ impl fmt::Display for Report {
         let secs = self.elapsed.as_secs_f64();
         write!(
             f,
-            "feed rebuilt: {} messages read, {} applied, in {:.2} s ({:.0} messages/s)",
+            "feed rebuilt: {} messages read, {} rows written, in {:.2} s ({:.0} messages/s)",
             self.messages,
             self.applied,
             secs,
@@ -63,7 +63,7 @@ pub async fn replay(
     let started = Instant::now();
     if fresh {
         let mut tx = pool.begin().await?;
-        sqlx::query!("TRUNCATE events, registrations, ranked_lists")
+        sqlx::query!("TRUNCATE events, event_stats, registrations, lexicon, ranked_lists")
             .execute(&mut *tx)
             .await?;
         let names: Vec<String> = CONSUMERS.iter().map(|(n, _)| (*n).to_owned()).collect();
@@ -112,21 +112,33 @@ pub async fn replay(
     Ok(report)
 }
 
-/// Applies `batch` in one transaction; returns how many changed something.
+/// Applies `batch` in one transaction; returns the rows written. A batch
+/// that fails is applied again message by message, so one bad message
+/// (which the live consumer parks as a dead letter) cannot stop a rebuild.
 async fn apply_batch(pool: &PgPool, batch: &[Envelope]) -> anyhow::Result<u64> {
     let mut tx = pool.begin().await?;
-    let mut applied = 0;
-    for env in batch {
-        match projection::apply(&mut tx, env).await {
-            Ok(Change::None) => {}
-            Ok(_) => applied += 1,
-            // One bad message must not stop a rebuild; the live consumer
-            // parks it as a dead letter.
-            Err(e) => {
-                tracing::warn!(id = %env.id, r#type = %env.r#type, error = format!("{e:#}"), "message not applied")
+    match projection::apply(&mut tx, batch).await {
+        Ok(c) => {
+            tx.commit().await?;
+            Ok(c.listings + c.stats)
+        }
+        Err(e) if batch.len() > 1 => {
+            tracing::warn!(
+                error = format!("{e:#}"),
+                "batch failed; applying it one message at a time"
+            );
+            drop(tx);
+            let mut written = 0;
+            for env in batch {
+                written += Box::pin(apply_batch(pool, std::slice::from_ref(env))).await?;
             }
+            Ok(written)
+        }
+        Err(e) => {
+            if let Some(env) = batch.first() {
+                tracing::warn!(id = %env.id, r#type = %env.r#type, error = format!("{e:#}"), "message not applied");
+            }
+            Ok(0)
         }
     }
-    tx.commit().await?;
-    Ok(applied)
 }

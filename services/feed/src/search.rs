@@ -18,7 +18,9 @@ use uuid::Uuid;
 use cityevents_proto::cityevents::feed::v1 as pb;
 use cityevents_runtime::{Result, parse};
 
-use crate::query::{Dates, Order, Search};
+use std::collections::HashMap;
+
+use crate::query::{Dates, Order, Search, Text};
 use crate::rank;
 
 /// Where the next page starts (sealed into the page token).
@@ -27,8 +29,14 @@ use crate::rank;
 pub enum Position {
     /// After (starts_at in µs, id).
     Soonest { at: i64, id: Uuid },
-    /// After (score, id); `fuzzy` keeps the first page's matching mode.
-    Score { s: f32, id: Uuid, fuzzy: bool },
+    /// After (score, id); `q` is the typo-corrected text query the first
+    /// page used, if it used one.
+    Score {
+        s: f32,
+        id: Uuid,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        q: Option<String>,
+    },
     /// After (distance in m, id).
     Distance { d: f64, id: Uuid },
     /// At `at` in a ranked list stored by the first page.
@@ -76,10 +84,17 @@ pub struct CardRow {
     pub score: f32,
 }
 
-/// The card columns every query selects, `e` being `events`.
+/// The card columns every query selects, `e` being `events` and `s` its
+/// `event_stats`.
 pub const CARD_COLUMNS: &str = "e.event_id, e.version, e.title, e.category, e.tags, e.starts_at, e.ends_at, \
-     e.time_zone, e.city, e.venue_name, e.latitude, e.longitude, e.online, e.capacity, e.confirmed, \
-     e.waitlisted, e.cover_image_id, e.organizer_id";
+     e.time_zone, e.city, e.venue_name, e.latitude, e.longitude, e.online, e.capacity, \
+     coalesce(s.confirmed, 0) AS confirmed, coalesce(s.waitlisted, 0) AS waitlisted, e.cover_image_id, e.organizer_id";
+
+/// `events e` with its stats `s`.
+pub const CARD_SOURCE: &str = "events e LEFT JOIN event_stats s ON s.event_id = e.event_id";
+
+/// Events that trend: those with the most heat (joins, decayed), at most.
+const HOTTEST: i64 = 5_000;
 
 impl From<CardRow> for pb::EventCard {
     fn from(r: CardRow) -> Self {
@@ -131,29 +146,32 @@ impl Engine for PgSearch {
             if search.order == Order::Trending {
                 return rank::trending_page(&self.pool, search, after, self.max_candidates).await;
             }
-            let fuzzy = match after {
-                Some(Position::Score { fuzzy, .. }) => *fuzzy,
-                _ => false,
+            let corrected = match after {
+                Some(Position::Score { q, .. }) => q.clone(),
+                _ => None,
             };
-            let rows = self.rows(search, after, fuzzy).await?;
-            // Too little for the exact words on a first page: forgive typos.
-            if after.is_none()
-                && search.text.as_ref().is_some_and(|t| !t.exact)
+            let rows = self.rows(search, after, corrected.as_deref()).await?;
+            // Too little for the words as typed on a first page: correct
+            // the typos and search again.
+            if let Some(text) = &search.text
+                && after.is_none()
+                && !text.exact
                 && rows.len() < self.fuzzy_below
                 && search.order == Order::Relevance
+                && let Some(q) = self.correct(text).await?
             {
-                let more = self.rows(search, None, true).await?;
+                let more = self.rows(search, None, Some(&q)).await?;
                 if more.len() > rows.len() {
-                    return Ok(finish(search, more, true));
+                    return Ok(finish(search, more, Some(q)));
                 }
             }
-            Ok(finish(search, rows, fuzzy))
+            Ok(finish(search, rows, corrected))
         })
     }
 }
 
 /// Cuts the extra row off and says where the next page starts.
-fn finish(search: &Search, mut rows: Vec<CardRow>, fuzzy: bool) -> Page {
+fn finish(search: &Search, mut rows: Vec<CardRow>, q: Option<String>) -> Page {
     let size = usize::try_from(search.size).unwrap_or(50);
     let more = rows.len() > size;
     rows.truncate(size);
@@ -162,7 +180,7 @@ fn finish(search: &Search, mut rows: Vec<CardRow>, fuzzy: bool) -> Page {
             Order::Relevance => Position::Score {
                 s: r.score,
                 id: r.event_id,
-                fuzzy,
+                q: q.clone(),
             },
             Order::Distance => Position::Distance {
                 d: r.distance_m.unwrap_or_default(),
@@ -187,36 +205,77 @@ impl PgSearch {
         &self,
         s: &Search,
         after: Option<&Position>,
-        fuzzy: bool,
+        tsquery: Option<&str>,
     ) -> Result<Vec<CardRow>> {
         let mut q = QueryBuilder::<Postgres>::new("");
-        build(&mut q, s, after, fuzzy, self.max_candidates);
+        build(&mut q, s, after, tsquery, self.max_candidates);
         Ok(q.build_query_as::<CardRow>().fetch_all(&self.pool).await?)
+    }
+
+    /// `text`'s query with each word the lexicon lacks widened to the
+    /// nearest word it has (`concrt` → `concrt | concert`); `None` when
+    /// nothing needed or could be corrected.
+    async fn correct(&self, text: &Text) -> Result<Option<String>> {
+        let words: Vec<String> = text.words.split(' ').map(str::to_owned).collect();
+        let rows = sqlx::query!(
+            r#"SELECT w AS "word!",
+                 (SELECT l.word FROM lexicon l WHERE l.word % lower(f_unaccent(w))
+                  ORDER BY l.word <-> lower(f_unaccent(w)) LIMIT 1) AS nearest
+               FROM unnest($1::text[]) w
+               WHERE NOT EXISTS (SELECT 1 FROM lexicon WHERE word = lower(f_unaccent(w)))"#,
+            &words
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let fixes: HashMap<String, String> = rows
+            .into_iter()
+            .filter_map(|r| r.nearest.map(|n| (r.word, n)))
+            .filter(|(w, n)| w != n)
+            .collect();
+        Ok((!fixes.is_empty()).then(|| text.widened(&fixes)))
     }
 }
 
-/// The SQL of one page: exposed for the tests and `EXPLAIN`.
+/// `EXPLAIN (ANALYZE, BUFFERS)` of `search`'s first page (`feed explain`),
+/// with `tsquery` in place of its words if given: the evidence that each
+/// kind of query uses its index.
+pub async fn explain(
+    pool: &PgPool,
+    search: &Search,
+    tsquery: Option<&str>,
+    max_candidates: i64,
+) -> Result<String> {
+    let mut q = QueryBuilder::<Postgres>::new("EXPLAIN (ANALYZE, BUFFERS) ");
+    build(&mut q, search, None, tsquery, max_candidates);
+    let lines: Vec<(String,)> = q.build_query_as().fetch_all(pool).await?;
+    Ok(lines
+        .into_iter()
+        .map(|(l,)| l)
+        .collect::<Vec<_>>()
+        .join("\n"))
+}
+
+/// The SQL of one page (also what `feed explain` explains).
 pub fn build(
     q: &mut QueryBuilder<Postgres>,
     s: &Search,
     after: Option<&Position>,
-    fuzzy: bool,
+    tsquery: Option<&str>,
     max_candidates: i64,
 ) {
-    let text = s.text.as_ref();
+    let text = s
+        .text
+        .as_ref()
+        .map(|t| tsquery.unwrap_or(&t.tsquery).to_owned());
     q.push("WITH p AS (SELECT ");
-    match (text, s.near) {
-        (Some(t), _) => {
+    match &text {
+        Some(t) => {
             q.push("to_tsquery('english', f_unaccent(")
-                .push_bind(t.tsquery.clone())
-                .push(")) AS tsq, ")
-                .push_bind(t.words.clone())
-                .push("::text AS words, to_tsquery('english', f_unaccent(")
-                .push_bind(t.exclude.clone())
-                .push(")) AS excluded, ");
+                .push_bind(t.clone())
+                .push(")) AS tsq, ");
         }
-        (None, _) => {
-            q.push("NULL::tsquery AS tsq, NULL::text AS words, NULL::tsquery AS excluded, ");
+        None => {
+            q.push("NULL::tsquery AS tsq, ");
         }
     }
     match s.near {
@@ -239,21 +298,24 @@ pub fn build(
     } else {
         q.push(", NULL::float8 AS distance_m");
     }
-    let score = match (text, fuzzy) {
+    // Trending: heat, events starting within 48 hours counted double.
+    let trend = "(s.heat + CASE WHEN e.starts_at < now() + interval '48 hours' THEN ln(2) ELSE 0 END)::real";
+    let score = match (&text, s.order) {
+        (_, Order::Trending) => trend,
+        (Some(_), _) => "ts_rank(e.search, p.tsq, 1)",
         (None, _) => "0::real",
-        (Some(_), false) => "ts_rank(e.search, p.tsq, 1)",
-        (Some(_), true) => {
-            "(word_similarity(p.words, e.words) + CASE WHEN e.search @@ p.tsq THEN 1 ELSE 0 END)::real"
-        }
     };
     q.push(", ").push(score).push(" AS score");
-    q.push(" FROM events e, p WHERE e.listed AND e.ends_at > now()");
+    q.push(" FROM ")
+        .push(CARD_SOURCE)
+        .push(" CROSS JOIN p WHERE e.listed AND e.ends_at > now()");
     if text.is_some() {
-        if fuzzy {
-            q.push(" AND (e.search @@ p.tsq OR (p.words <% e.words AND NOT coalesce(e.search @@ p.excluded, false)))");
-        } else {
-            q.push(" AND e.search @@ p.tsq");
-        }
+        q.push(" AND e.search @@ p.tsq");
+    }
+    if s.order == Order::Trending {
+        q.push(" AND e.event_id IN (SELECT event_id FROM event_stats WHERE heat IS NOT NULL ORDER BY heat DESC LIMIT ")
+            .push_bind(HOTTEST)
+            .push(")");
     }
     if !s.categories.is_empty() {
         q.push(" AND e.category = ANY(")
@@ -296,7 +358,7 @@ pub fn build(
         }
     }
     if s.free_only {
-        q.push(" AND (e.capacity = 0 OR e.confirmed < e.capacity)");
+        q.push(" AND (e.capacity = 0 OR coalesce(s.confirmed, 0) < e.capacity)");
     }
     match s.online {
         Some(true) => {
@@ -358,10 +420,18 @@ pub fn build(
                 .push_bind(limit)
                 .push(") c ORDER BY distance_m, event_id");
         }
-        Order::Soonest | Order::Trending => {
+        Order::Soonest => {
             q.push(" ORDER BY e.starts_at, e.event_id LIMIT ")
                 .push_bind(limit)
                 .push(") c ORDER BY starts_at, event_id");
+        }
+        Order::Trending => {
+            // The whole ranking (pages come from the stored list).
+            q.push(" ORDER BY ")
+                .push(trend)
+                .push(" DESC, e.starts_at, e.event_id LIMIT ")
+                .push_bind(max_candidates)
+                .push(") c ORDER BY score DESC, starts_at, event_id");
         }
     }
 }
