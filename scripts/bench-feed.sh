@@ -52,15 +52,19 @@ log "cached first page (one search, 10,000/s)"
 # shellcheck disable=SC2046 # words of one target
 gen "cached page" "${BENCH_FEED_CACHED_RATE:-10000}" $(search) --body '{"query":"concert","page_size":20}'
 log "uncached full-text search, typo'd search, geo query (bodies from the seeder, in turn)"
-# shellcheck disable=SC2046
-gen "full-text" "${BENCH_FEED_RATE:-500}" --tokens "$B/fts.txt" $(search) --body '{token}'
-# shellcheck disable=SC2046
-gen "typo" "${BENCH_FEED_RATE:-500}" --tokens "$B/typo.txt" $(search) --body '{token}'
-# shellcheck disable=SC2046
-gen "geo 3 km" "${BENCH_FEED_RATE:-500}" --tokens "$B/geo.txt" $(search) --body '{token}'
+for rate in ${BENCH_FEED_RATES:-100 300}; do
+  # shellcheck disable=SC2046
+  gen "full-text" "$rate" --tokens "$B/fts.txt" $(search) --body '{token}'
+  # shellcheck disable=SC2046
+  gen "typo" "$rate" --tokens "$B/typo.txt" $(search) --body '{token}'
+  # shellcheck disable=SC2046
+  gen "geo 3 km" "$rate" --tokens "$B/geo.txt" $(search) --body '{token}'
+done
 log "for you (2,000 people with about 100 joins each)"
-gen "for you" "${BENCH_FEED_FORYOU_RATE:-200}" --tokens "$B/tokens.txt" -H 'authorization: Bearer {token}' \
-  grpc --endpoint "$FEED" --method cityevents.feed.v1.FeedService/PersonalFeed --body '{"page_size":20}'
+for rate in ${BENCH_FEED_FORYOU_RATES:-50 100}; do
+  gen "for you" "$rate" --tokens "$B/tokens.txt" -H 'authorization: Bearer {token}' \
+    grpc --endpoint "$FEED" --method cityevents.feed.v1.FeedService/PersonalFeed --body '{"page_size":20}'
+done
 
 log "EXPLAIN (ANALYZE, BUFFERS) of each kind of query: $B/explain.txt"
 explain() {
@@ -70,31 +74,24 @@ explain() {
 }
 {
   explain query=concert sort=relevance
-  explain query=concrt fuzzy=yes sort=relevance
+  explain query=concrt 'tsquery=(concrt:* | concert:*)' sort=relevance
   explain near=52.52,13.405,3 sort=distance
   explain city=berlin category=music sort=soonest
   explain sort=trending
 } >"$B/explain.txt" 2>&1
-# "For you" is one static statement: its text from the compile-time cache.
-user=$(python3 - "$B/tokens.txt" <<'PY'
-import base64, json, sys
-t = open(sys.argv[1]).readline().split(".")[1]
-print(json.loads(base64.urlsafe_b64decode(t + "=" * (-len(t) % 4)))["sub"])
-PY
-)
-sql=$(python3 - "$ROOT/services/feed/.sqlx" <<'PY'
+# "For you": its candidate statement (text from the compile-time cache) for
+# the person with the most joins, with their top categories and organizers.
+python3 - "$ROOT/services/feed/.sqlx" >"$B/for-you.sql" <<'PY'
 import glob, json, sys
 for f in glob.glob(sys.argv[1] + "/*.json"):
     q = json.load(open(f))["query"]
-    if q.startswith("WITH mine AS"):
-        print(q)
+    if "unnest($1::text[]) cat" in q:
+        print("PREPARE f(text[], int8, uuid[], int8, int8, float8, float8, float8, int8) AS " + q + ";")
 PY
-)
-{
-  echo "== for you"
-  psql -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d benchfeed_feed -X -q \
-    -c "SET plan_cache_mode = force_custom_plan" \
-    -c "PREPARE f(uuid, float8, float8, float8, int8) AS $sql" \
-    -c "EXPLAIN (ANALYZE, BUFFERS) EXECUTE f('$user', NULL, NULL, NULL, 1000)"
-} >>"$B/explain.txt" 2>&1
+DB=(psql -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d benchfeed_feed -X -q -tA)
+user=$("${DB[@]}" -c "SELECT user_id FROM registrations GROUP BY 1 ORDER BY count(*) DESC LIMIT 1")
+top() { "${DB[@]}" -c "SELECT array_agg(k) FROM (SELECT e.$1 AS k FROM registrations r JOIN events e USING (event_id)
+  WHERE r.user_id = '$user' GROUP BY 1 ORDER BY count(*) DESC LIMIT $2) t"; }
+echo "EXPLAIN (ANALYZE, BUFFERS) EXECUTE f('$(top category 3)', 40, '$(top organizer_id 5)', 10, 60, NULL, NULL, NULL, 60);" >>"$B/for-you.sql"
+{ echo "== for you (candidates)"; "${DB[@]}" -f "$B/for-you.sql"; } >>"$B/explain.txt" 2>&1
 grep -E "^== |Index|Bitmap|Execution Time" "$B/explain.txt" | sed 's/^ */  /' | head -80

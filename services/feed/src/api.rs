@@ -134,7 +134,10 @@ impl State {
             sort: pb::Sort::Trending as i32,
             ..Default::default()
         };
-        let search = Search::parse(&as_search)?;
+        let search = Search {
+            paged: false,
+            ..Search::parse(&as_search)?
+        };
         let (events, _) = self.search_page(&as_search, &search).await?;
         Ok(pb::TrendingResponse { events })
     }

@@ -71,6 +71,8 @@ pub struct Search {
     pub online: Option<bool>,
     pub order: Order,
     pub size: i64,
+    /// Whether later pages may be asked for (GetTrending has one page).
+    pub paged: bool,
 }
 
 impl Search {
@@ -149,6 +151,7 @@ impl Search {
             online,
             order,
             size: parse::page_size(r.page_size),
+            paged: true,
         })
     }
 }

@@ -10,10 +10,10 @@ use uuid::Uuid;
 use cityevents_runtime::{Error, Result};
 
 use crate::query::{Near, Search};
-use crate::search::{CARD_COLUMNS, CARD_SOURCE, CardRow, Page, Position};
+use crate::search::{CardRow, EVENT_COLUMNS, Page, Position, STATS_COLUMNS};
 
 /// Events of one organizer at most among any ten consecutive "for you" items.
-const PER_ORGANIZER: usize = 2;
+const ORGANIZER_SHARE: usize = 2;
 const WINDOW: usize = 10;
 
 /// A trending page: the search's filters over the hottest events, by heat
@@ -27,8 +27,14 @@ pub async fn trending_page(
     if let Some(p) = after {
         return list_page(pool, p, search.size, search.near).await;
     }
+    // One page only (GetTrending) needs no more than that page.
+    let ranked = if search.paged {
+        max_candidates
+    } else {
+        search.size
+    };
     let mut q = QueryBuilder::<Postgres>::new("");
-    crate::search::build(&mut q, search, None, None, max_candidates);
+    crate::search::build(&mut q, search, None, None, ranked);
     let rows = q.build_query_as::<CardRow>().fetch_all(pool).await?;
     first_page(pool, rows, search.size).await
 }
@@ -89,8 +95,13 @@ impl Taste {
     }
 }
 
-/// Candidates per source ("for you" ranks at most five times this).
-const PER_SOURCE: i64 = 200;
+/// Candidates "for you" takes from each source: the soonest events of
+/// each of the 3 favourite categories, of each of the 5 favourite
+/// organizers, the hottest, and the soonest close by (about 300 at most).
+const PER_CATEGORY: i64 = 40;
+const PER_ORGANIZER: i64 = 10;
+const HOTTEST: i64 = 60;
+const NEARBY: i64 = 60;
 
 /// A "for you" page for `user`: events of the categories and organizers
 /// they joined most, the hottest, and (with `near`) those close by, scored
@@ -111,44 +122,45 @@ pub async fn for_you_page(
         None => (None, None, None),
     };
     let categories = Taste::top(&taste.categories, 3);
-    let organizers = Taste::top(&taste.organizers, 10);
-    // Each source walks an index in start order; `score` carries the heat.
-    let rows = sqlx::query_as!(
-        CardRow,
-        r#"WITH p AS (SELECT CASE WHEN $1::float8 IS NULL THEN NULL
-                        ELSE ST_SetSRID(ST_MakePoint($2::float8, $1::float8), 4326)::geography END AS pt),
-           cand AS (
-             SELECT c.event_id FROM unnest($4::text[]) cat, LATERAL (
-               SELECT event_id FROM events WHERE listed AND category = cat AND ends_at > now()
-               ORDER BY starts_at LIMIT $5) c
-             UNION
-             SELECT o.event_id FROM unnest($6::uuid[]) org, LATERAL (
-               SELECT event_id FROM events WHERE listed AND organizer_id = org AND ends_at > now()
-               ORDER BY starts_at LIMIT $5) o
-             UNION
-             (SELECT event_id FROM event_stats WHERE heat IS NOT NULL ORDER BY heat DESC LIMIT $5)
-             UNION
-             (SELECT event_id FROM events, p WHERE listed AND ends_at > now() AND ST_DWithin(location, p.pt, $3::float8)
-              ORDER BY starts_at LIMIT $5))
-         SELECT e.event_id, e.version, e.title, e.category, e.tags, e.starts_at, e.ends_at,
-           e.time_zone, e.city, e.venue_name, e.latitude, e.longitude, e.online, e.capacity,
-           coalesce(s.confirmed, 0) AS "confirmed!", coalesce(s.waitlisted, 0) AS "waitlisted!",
-           e.cover_image_id, e.organizer_id,
-           (e.location <-> p.pt) AS "distance_m?",
-           coalesce(s.heat, -1e9)::real AS "score!"
-         FROM cand JOIN events e USING (event_id) LEFT JOIN event_stats s USING (event_id) CROSS JOIN p
-         WHERE e.listed AND e.ends_at > now() AND NOT (e.event_id = ANY($7))
-           AND (p.pt IS NULL OR e.online OR ST_DWithin(e.location, p.pt, $3::float8))"#,
+    let organizers = Taste::top(&taste.organizers, 5);
+    // Each source walks an index in start (or heat) order.
+    let ids = sqlx::query_scalar!(
+        r#"SELECT c.event_id AS "event_id!" FROM unnest($1::text[]) cat, LATERAL (
+             SELECT event_id FROM events WHERE listed AND category = cat AND ends_at > now()
+             ORDER BY starts_at LIMIT $2) c
+           UNION
+           SELECT o.event_id FROM unnest($3::uuid[]) org, LATERAL (
+             SELECT event_id FROM events WHERE listed AND organizer_id = org AND ends_at > now()
+             ORDER BY starts_at LIMIT $4) o
+           UNION
+           (SELECT event_id FROM event_stats WHERE heat IS NOT NULL ORDER BY heat DESC LIMIT $5)
+           UNION
+           (SELECT event_id FROM events WHERE listed AND ends_at > now() AND $6::float8 IS NOT NULL
+              AND ST_DWithin(location, ST_SetSRID(ST_MakePoint($7::float8, $6::float8), 4326)::geography, $8::float8)
+            ORDER BY starts_at LIMIT $9)"#,
+        &categories,
+        PER_CATEGORY,
+        &organizers,
+        PER_ORGANIZER,
+        HOTTEST,
         lat,
         lon,
         radius,
-        &categories,
-        PER_SOURCE,
-        &organizers,
-        &taste.joined
+        NEARBY
     )
     .fetch_all(pool)
     .await?;
+    let joined: std::collections::HashSet<Uuid> = taste.joined.iter().copied().collect();
+    let ids: Vec<Uuid> = ids.into_iter().filter(|id| !joined.contains(id)).collect();
+    let rows: Vec<CardRow> = cards(pool, &ids, near)
+        .await?
+        .into_iter()
+        .filter(|r| match (near, r.distance_m) {
+            (Some(n), Some(d)) => d <= n.radius_m,
+            (Some(_), None) => r.online,
+            (None, _) => true,
+        })
+        .collect();
     first_page(pool, diversify(rank(&taste, rows)), size).await
 }
 
@@ -182,7 +194,7 @@ fn rank(taste: &Taste, rows: Vec<CardRow>) -> Vec<CardRow> {
     scored.into_iter().map(|(_, r)| r).collect()
 }
 
-/// Reorders `rows` so no organizer has more than [`PER_ORGANIZER`] events
+/// Reorders `rows` so no organizer has more than [`ORGANIZER_SHARE`] events
 /// in any [`WINDOW`] consecutive ones, deferring the surplus (order kept).
 pub fn diversify(rows: Vec<CardRow>) -> Vec<CardRow> {
     let mut out: Vec<CardRow> = Vec::with_capacity(rows.len());
@@ -193,7 +205,7 @@ pub fn diversify(rows: Vec<CardRow>) -> Vec<CardRow> {
             .iter()
             .filter(|r| r.organizer_id == organizer)
             .count()
-            >= PER_ORGANIZER
+            >= ORGANIZER_SHARE
     };
     for row in rows {
         // Place deferred rows as soon as their organizer has room again.
@@ -264,9 +276,10 @@ async fn list_page(pool: &PgPool, at: &Position, size: i64, near: Option<Near>) 
 }
 
 /// The cards of `ids`, in that order (those still listed).
+/// `score` carries the event's heat (-1e9 for none).
 pub async fn cards(pool: &PgPool, ids: &[Uuid], near: Option<Near>) -> Result<Vec<CardRow>> {
     let mut q = QueryBuilder::<Postgres>::new("SELECT ");
-    q.push(CARD_COLUMNS);
+    q.push(EVENT_COLUMNS).push(", ").push(STATS_COLUMNS);
     match near {
         Some(n) => {
             q.push(", e.location <-> ST_SetSRID(ST_MakePoint(")
@@ -279,8 +292,8 @@ pub async fn cards(pool: &PgPool, ids: &[Uuid], near: Option<Near>) -> Result<Ve
             q.push(", NULL::float8 AS distance_m");
         }
     }
-    q.push(", 0::real AS score FROM ")
-        .push(CARD_SOURCE)
+    q.push(", coalesce(s.heat, -1e9)::real AS score")
+        .push(" FROM events e LEFT JOIN event_stats s ON s.event_id = e.event_id")
         .push(" WHERE e.listed AND e.ends_at > now() AND e.event_id = ANY(")
         .push_bind(ids.to_vec())
         .push(")");

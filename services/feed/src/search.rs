@@ -84,17 +84,16 @@ pub struct CardRow {
     pub score: f32,
 }
 
-/// The card columns every query selects, `e` being `events` and `s` its
-/// `event_stats`.
-pub const CARD_COLUMNS: &str = "e.event_id, e.version, e.title, e.category, e.tags, e.starts_at, e.ends_at, \
-     e.time_zone, e.city, e.venue_name, e.latitude, e.longitude, e.online, e.capacity, \
-     coalesce(s.confirmed, 0) AS confirmed, coalesce(s.waitlisted, 0) AS waitlisted, e.cover_image_id, e.organizer_id";
-
-/// `events e` with its stats `s`.
-pub const CARD_SOURCE: &str = "events e LEFT JOIN event_stats s ON s.event_id = e.event_id";
+/// A card's columns from `events e`...
+pub const EVENT_COLUMNS: &str = "e.event_id, e.version, e.title, e.category, e.tags, e.starts_at, e.ends_at, \
+     e.time_zone, e.city, e.venue_name, e.latitude, e.longitude, e.online, e.capacity, e.cover_image_id, \
+     e.organizer_id";
+/// ...and from its `event_stats s`.
+pub const STATS_COLUMNS: &str =
+    "coalesce(s.confirmed, 0) AS confirmed, coalesce(s.waitlisted, 0) AS waitlisted";
 
 /// Events that trend: those with the most heat (joins, decayed), at most.
-const HOTTEST: i64 = 5_000;
+const HOTTEST: i64 = 1_000;
 
 impl From<CardRow> for pb::EventCard {
     fn from(r: CardRow) -> Self {
@@ -255,7 +254,9 @@ pub async fn explain(
         .join("\n"))
 }
 
-/// The SQL of one page (also what `feed explain` explains).
+/// The SQL of one page (also what `feed explain` explains). Matching and
+/// ordering read `events` alone; counts are joined to the page's rows only
+/// (joining them to every match costs more than the match).
 pub fn build(
     q: &mut QueryBuilder<Postgres>,
     s: &Search,
@@ -290,7 +291,8 @@ pub fn build(
             q.push("NULL::geography AS pt");
         }
     }
-    q.push(") SELECT * FROM (SELECT ").push(CARD_COLUMNS);
+    q.push(") SELECT c.*, ").push(STATS_COLUMNS);
+    q.push(" FROM (SELECT * FROM (SELECT ").push(EVENT_COLUMNS);
     // The index's own (spherical) distance, so order and keyset agree.
     let distance = "(e.location <-> p.pt)";
     if s.near.is_some() {
@@ -299,16 +301,17 @@ pub fn build(
         q.push(", NULL::float8 AS distance_m");
     }
     // Trending: heat, events starting within 48 hours counted double.
-    let trend = "(s.heat + CASE WHEN e.starts_at < now() + interval '48 hours' THEN ln(2) ELSE 0 END)::real";
+    let trend = "(st.heat + CASE WHEN e.starts_at < now() + interval '48 hours' THEN ln(2) ELSE 0 END)::real";
     let score = match (&text, s.order) {
         (_, Order::Trending) => trend,
         (Some(_), _) => "ts_rank(e.search, p.tsq, 1)",
         (None, _) => "0::real",
     };
-    q.push(", ").push(score).push(" AS score");
-    q.push(" FROM ")
-        .push(CARD_SOURCE)
-        .push(" CROSS JOIN p WHERE e.listed AND e.ends_at > now()");
+    q.push(", ").push(score).push(" AS score FROM events e");
+    if s.order == Order::Trending || s.free_only {
+        q.push(" LEFT JOIN event_stats st ON st.event_id = e.event_id");
+    }
+    q.push(" CROSS JOIN p WHERE e.listed AND e.ends_at > now()");
     if text.is_some() {
         q.push(" AND e.search @@ p.tsq");
     }
@@ -358,7 +361,7 @@ pub fn build(
         }
     }
     if s.free_only {
-        q.push(" AND (e.capacity = 0 OR coalesce(s.confirmed, 0) < e.capacity)");
+        q.push(" AND (e.capacity = 0 OR coalesce(st.confirmed, 0) < e.capacity)");
     }
     match s.online {
         Some(true) => {
@@ -403,35 +406,50 @@ pub fn build(
         }
         _ => {}
     }
+    // The matches in index order, bounded; then the page; then its counts.
     let limit = s.size + 1;
-    match s.order {
-        Order::Relevance => {
-            // Rank a bounded candidate set: the soonest matches.
-            q.push(" ORDER BY e.starts_at LIMIT ")
-                .push_bind(max_candidates)
-                .push(") c ORDER BY score DESC, event_id LIMIT ")
-                .push_bind(limit);
-        }
-        Order::Distance => {
-            // Nearest first from the GiST index; ties by id.
-            q.push(" ORDER BY ")
-                .push(distance)
-                .push(", e.event_id LIMIT ")
-                .push_bind(limit)
-                .push(") c ORDER BY distance_m, event_id");
-        }
-        Order::Soonest => {
-            q.push(" ORDER BY e.starts_at, e.event_id LIMIT ")
-                .push_bind(limit)
-                .push(") c ORDER BY starts_at, event_id");
-        }
-        Order::Trending => {
-            // The whole ranking (pages come from the stored list).
-            q.push(" ORDER BY ")
-                .push(trend)
-                .push(" DESC, e.starts_at, e.event_id LIMIT ")
-                .push_bind(max_candidates)
-                .push(") c ORDER BY score DESC, starts_at, event_id");
-        }
-    }
+    let (inner, page, last, bound) = match s.order {
+        // Rank a bounded candidate set: the soonest matches.
+        Order::Relevance => (
+            "e.starts_at",
+            "score DESC, event_id",
+            "c.score DESC, c.event_id",
+            max_candidates,
+        ),
+        // Nearest first from the GiST index; ties by id.
+        Order::Distance => (
+            "(e.location <-> p.pt), e.event_id",
+            "distance_m, event_id",
+            "c.distance_m, c.event_id",
+            limit,
+        ),
+        Order::Soonest => (
+            "e.starts_at, e.event_id",
+            "starts_at, event_id",
+            "c.starts_at, c.event_id",
+            limit,
+        ),
+        // The whole ranking (pages come from the stored list).
+        Order::Trending => (
+            "score DESC, e.starts_at, e.event_id",
+            "score DESC, starts_at, event_id",
+            "c.score DESC, c.starts_at, c.event_id",
+            max_candidates,
+        ),
+    };
+    let page_limit = if s.order == Order::Trending {
+        max_candidates
+    } else {
+        limit
+    };
+    q.push(" ORDER BY ")
+        .push(inner)
+        .push(" LIMIT ")
+        .push_bind(bound)
+        .push(") c0 ORDER BY ")
+        .push(page)
+        .push(" LIMIT ")
+        .push_bind(page_limit)
+        .push(") c LEFT JOIN event_stats s ON s.event_id = c.event_id ORDER BY ")
+        .push(last);
 }
