@@ -5,7 +5,8 @@ will, and PyNaCl opening the sealed verification link.
 
     journey.py BFF NATS_URL STREAM_PREFIX SEAL_KEY_FILE [HANDOFF_JSON]
 
-sign up -> verify -> create and publish -> a typo'd search finds it -> another user joins -> the
+sign up -> verify -> create and publish -> a typo'd search finds it (and
+a second event is found near the Louvre) -> another user joins -> the
 organizer's live stream (SSE and gRPC) sees the count change -> capacity
 fills -> waitlist -> full -> a leave promotes -> the event page names the
 organizer -> my tickets -> check-in (once) -> the calendar feed (parsed by
@@ -260,8 +261,14 @@ def main():
         draft.title, draft.capacity = "Web night", 1
         draft.venue.CopyFrom(event_pb2.Venue(name="Salle Pleyel", city="Paris", latitude=48.8771, longitude=2.3007))
         created = events.CreateEvent(api_pb2.CreateEventRequest(draft=draft), metadata=auth, timeout=10).event
-        events.PublishEvent(api_pb2.PublishEventRequest(event_id=created.id, expected_version=created.version),
-                            metadata=auth, timeout=10)
+        web = events.PublishEvent(api_pb2.PublishEventRequest(event_id=created.id, expected_version=created.version),
+                                  metadata=auth, timeout=10).event
+        # Near me over REST: 5 km around the Louvre, nearest first.
+        q = ("/v1/search?search.near.latitude=48.8606&search.near.longitude=2.3376&search.near.radiusKm=5"
+             f"&search.sort=SORT_DISTANCE&search.readAfter.eventId={web.id}&search.readAfter.version={web.version}")
+        near = ok(*rest("GET", q), "near me")["events"]
+        assert near and near[0]["eventId"] == web.id and 3.1 < near[0]["distanceKm"] < 3.4, near
+        print("found near the Louvre over REST,", near[0]["distanceKm"], "km")
         with open(HANDOFF, "w") as f:
             json.dump({"eventId": created.id, "organizerName": "organizer"}, f)
     print("e2e journey passed")

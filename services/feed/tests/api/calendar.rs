@@ -47,7 +47,22 @@ async fn a_secret_calendar_link_lists_joined_events_until_it_is_replaced() {
         calendar(secret).await.unwrap_err().code(),
         tonic::Code::NotFound
     );
-    assert!(calendar(newer).await.unwrap().contains("Choir evening"));
+    assert!(calendar(newer.clone()).await.unwrap().contains("Choir evening"));
+
+    // An update bumps SEQUENCE; a cancellation stays, marked CANCELLED.
+    let updated = d.update(&e, |draft| draft.title = "Choir evening, moved".into()).await;
+    let cancelled = d.cancel(&updated).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let ics = loop {
+        let ics = calendar(newer.clone()).await.unwrap();
+        if ics.contains("STATUS:CANCELLED") {
+            break ics;
+        }
+        assert!(std::time::Instant::now() < deadline, "{ics}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert!(ics.contains(&format!("SEQUENCE:{}\r\n", cancelled.version)), "{ics}");
+    assert!(ics.contains("SUMMARY:Choir evening\\, moved"), "{ics}");
 
     let search = pb::CalendarRequest {
         source: Some(pb::calendar_request::Source::Search(pb::SearchRequest {
@@ -63,5 +78,5 @@ async fn a_secret_calendar_link_lists_joined_events_until_it_is_replaced() {
         .unwrap()
         .into_inner()
         .ics;
-    assert!(ics.contains("SUMMARY:Choir evening"));
+    assert!(!ics.contains("BEGIN:VEVENT"), "a search lists no cancelled event: {ics}");
 }
