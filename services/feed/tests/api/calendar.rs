@@ -47,10 +47,17 @@ async fn a_secret_calendar_link_lists_joined_events_until_it_is_replaced() {
         calendar(secret).await.unwrap_err().code(),
         tonic::Code::NotFound
     );
-    assert!(calendar(newer.clone()).await.unwrap().contains("Choir evening"));
+    assert!(
+        calendar(newer.clone())
+            .await
+            .unwrap()
+            .contains("Choir evening")
+    );
 
     // An update bumps SEQUENCE; a cancellation stays, marked CANCELLED.
-    let updated = d.update(&e, |draft| draft.title = "Choir evening, moved".into()).await;
+    let updated = d
+        .update(&e, |draft| draft.title = "Choir evening, moved".into())
+        .await;
     let cancelled = d.cancel(&updated).await;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let ics = loop {
@@ -61,7 +68,10 @@ async fn a_secret_calendar_link_lists_joined_events_until_it_is_replaced() {
         assert!(std::time::Instant::now() < deadline, "{ics}");
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     };
-    assert!(ics.contains(&format!("SEQUENCE:{}\r\n", cancelled.version)), "{ics}");
+    assert!(
+        ics.contains(&format!("SEQUENCE:{}\r\n", cancelled.version)),
+        "{ics}"
+    );
     assert!(ics.contains("SUMMARY:Choir evening\\, moved"), "{ics}");
 
     let search = pb::CalendarRequest {
@@ -78,5 +88,8 @@ async fn a_secret_calendar_link_lists_joined_events_until_it_is_replaced() {
         .unwrap()
         .into_inner()
         .ics;
-    assert!(!ics.contains("BEGIN:VEVENT"), "a search lists no cancelled event: {ics}");
+    assert!(
+        !ics.contains("BEGIN:VEVENT"),
+        "a search lists no cancelled event: {ics}"
+    );
 }
