@@ -13,14 +13,6 @@ use cityevents_proto::google::api::HttpBody;
 
 use super::{Api, Reply, answer, ok};
 
-fn calendar(ics: String) -> HttpBody {
-    HttpBody {
-        content_type: "text/calendar; charset=utf-8".into(),
-        data: ics.into_bytes(),
-        extensions: Vec::new(),
-    }
-}
-
 #[tonic::async_trait]
 impl DiscoveryService for Api {
     async fn search_events(
@@ -96,35 +88,36 @@ impl DiscoveryService for Api {
     }
 
     async fn get_calendar(&self, req: Request<api::GetCalendarRequest>) -> Reply<HttpBody> {
-        let caller = self.edge.admit(&req).await?;
         let raw = &req.get_ref().secret;
         let secret = raw.strip_suffix(".ics").unwrap_or(raw).to_owned();
-        let msg = fd::CalendarRequest {
-            source: Some(fd::calendar_request::Source::Secret(secret)),
-        };
-        let r = answer(
-            self.backends
-                .feed
-                .clone()
-                .calendar(caller.outbound(&req, msg)),
-        )
-        .await?;
-        ok(calendar(r.ics))
+        self.calendar(&req, fd::calendar_request::Source::Secret(secret))
+            .await
     }
 
     async fn search_calendar(&self, req: Request<api::SearchCalendarRequest>) -> Reply<HttpBody> {
-        let caller = self.edge.admit(&req).await?;
         let search = req.get_ref().search.clone().unwrap_or_default();
+        self.calendar(&req, fd::calendar_request::Source::Search(search))
+            .await
+    }
+}
+
+impl Api {
+    /// The iCalendar document of `source`, for anyone the edge admits.
+    async fn calendar<T>(
+        &self,
+        req: &Request<T>,
+        source: fd::calendar_request::Source,
+    ) -> Reply<HttpBody> {
+        let caller = self.edge.admit(req).await?;
         let msg = fd::CalendarRequest {
-            source: Some(fd::calendar_request::Source::Search(search)),
+            source: Some(source),
         };
-        let r = answer(
-            self.backends
-                .feed
-                .clone()
-                .calendar(caller.outbound(&req, msg)),
-        )
-        .await?;
-        ok(calendar(r.ics))
+        let out = caller.outbound(req, msg);
+        let r = answer(self.backends.feed.clone().calendar(out)).await?;
+        ok(HttpBody {
+            content_type: "text/calendar; charset=utf-8".into(),
+            data: r.ics.into_bytes(),
+            extensions: Vec::new(),
+        })
     }
 }

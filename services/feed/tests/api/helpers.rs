@@ -172,16 +172,15 @@ impl Discovery {
         &self.organizer.1
     }
 
+    /// Creates `draft` as the organizer (a draft, unpublished).
     pub async fn create(&self, draft: ev::EventDraft) -> ev::Event {
-        let req = authed(ev::CreateEventRequest { draft: Some(draft) }, self.token());
-        self.events
-            .clone()
-            .create_event(req)
-            .await
-            .unwrap()
-            .into_inner()
-            .event
-            .unwrap()
+        self.create_as(self.token(), draft).await
+    }
+
+    pub async fn create_as(&self, token: &str, draft: ev::EventDraft) -> ev::Event {
+        let req = authed(ev::CreateEventRequest { draft: Some(draft) }, token);
+        let reply = self.events.clone().create_event(req).await.unwrap();
+        reply.into_inner().event.unwrap()
     }
 
     /// Creates and publishes `draft`.
@@ -190,16 +189,7 @@ impl Discovery {
     }
 
     pub async fn publish_as(&self, token: &str, draft: ev::EventDraft) -> ev::Event {
-        let req = authed(ev::CreateEventRequest { draft: Some(draft) }, token);
-        let e = self
-            .events
-            .clone()
-            .create_event(req)
-            .await
-            .unwrap()
-            .into_inner()
-            .event
-            .unwrap();
+        let e = self.create_as(token, draft).await;
         let req = authed(
             ev::PublishEventRequest {
                 event_id: e.id,
@@ -207,14 +197,8 @@ impl Discovery {
             },
             token,
         );
-        self.events
-            .clone()
-            .publish_event(req)
-            .await
-            .unwrap()
-            .into_inner()
-            .event
-            .unwrap()
+        let reply = self.events.clone().publish_event(req).await.unwrap();
+        reply.into_inner().event.unwrap()
     }
 
     pub async fn update(&self, e: &ev::Event, edit: impl FnOnce(&mut ev::EventDraft)) -> ev::Event {
