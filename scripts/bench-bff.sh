@@ -98,4 +98,37 @@ SECS=5 gen "step-up" "$STEPS" "$(events 0 "$(enough 60000 5)")" "${KEY[@]}" "${J
 log "live watchers: ${WATCHERS:=${BENCH_WATCHERS:-10000}} streams on one event, five seats taken while they watch"
 "$LOADGEN" --tokens "$B/tokens.txt" --watch "bff=$(cat "$M/bff.pid")" \
   watchers --endpoint "$BFF" --event "$(head -1 "$(events 100 1)")" --count "$WATCHERS" --updates 5
+log "discovery freshness: publish -> found by search, cancel -> gone (20 events, polled every 5 ms through the BFF)"
+python3 - "$BFF" "$ORG" <<'PY'
+import json, statistics, sys, time, urllib.request, uuid
+bff, token = sys.argv[1], sys.argv[2]
+def call(method, path, body=None):
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(bff + path, data=data, method=method,
+        headers={"authorization": f"Bearer {token}", "content-type": "application/json"})
+    return json.load(urllib.request.urlopen(req, timeout=10))
+def until(word, present):
+    start = time.monotonic()
+    while time.monotonic() - start < 10:
+        found = call("GET", f"/v1/search?search.query={word}&search.pageSize=5")["events"]
+        if bool(found) == present:
+            return (time.monotonic() - start) * 1000
+        time.sleep(0.005)
+    sys.exit(f"FAIL {word} not {'found' if present else 'gone'} within 10 s")
+at = lambda h: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + h * 3600))
+shown, gone = [], []
+for _ in range(20):
+    word = "probe" + uuid.uuid4().hex[:10]
+    draft = {"title": f"Freshness {word}", "startsAt": at(24), "endsAt": at(26), "timeZone": "Europe/Berlin",
+             "capacity": 10, "venue": {"name": "Hall", "city": "Berlin", "latitude": 52.5, "longitude": 13.4}}
+    e = call("POST", "/v1/events", draft)["event"]
+    until(word, False)  # cached as empty first, as a real searcher would
+    e = call("POST", f"/v1/events/{e['id']}:publish", {"expectedVersion": e["version"]})["event"]
+    shown.append(until(word, True))
+    call("POST", f"/v1/events/{e['id']}:cancel", {"expectedVersion": e["version"], "reason": "bench"})
+    gone.append(until(word, False))
+for what, xs in (("published -> found", shown), ("cancelled -> gone", gone)):
+    xs.sort()
+    print(f"freshness {what}: p50 {statistics.median(xs):.0f} ms, p95 {xs[int(len(xs) * 0.95) - 1]:.0f} ms, max {xs[-1]:.0f} ms")
+PY
 machine_line
