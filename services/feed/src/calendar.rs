@@ -43,6 +43,12 @@ pub fn render(name: &str, entries: &[Entry], now: DateTime<Utc>) -> String {
             span.2 = span.2.max(e.ends_at.year());
         }
     }
+    // Offset changes over at most ten years from the first event (the
+    // last observance listed holds after it): an event set far in the
+    // future must not make a feed costly.
+    for span in zones.values_mut() {
+        span.2 = span.2.min(span.1.saturating_add(10));
+    }
     for (name, (tz, from, to)) in &zones {
         lines.extend(vtimezone(name, *tz, *from, *to));
     }
