@@ -105,7 +105,9 @@ impl State {
         let bytes = if after.is_none() && r.read_after.is_none() {
             let mut key = shape.clone();
             key.page_size = r.page_size;
-            let key = format!("feed:s:{}", hex(&Sha256::digest(key.encode_to_vec())));
+            // One page only (GetTrending) is not the first of many.
+            let kind = if search.paged { "s" } else { "t" };
+            let key = format!("feed:{kind}:{}", hex(&Sha256::digest(key.encode_to_vec())));
             self.cache.get_or_fill(&key, run).await?
         } else {
             Arc::new(run().await?)
