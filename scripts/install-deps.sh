@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs, if missing, what running and testing CityEvents needs on this machine:
 # PostgreSQL (with PostGIS), Redis and NATS from Debian; buf, grpcio-tools and the googleapis
-# protos from PyPI (into a virtualenv under $CE_STATE_DIR); grpcurl from Go.
+# protos and aiosmtpd (the local SMTP catcher) from PyPI (into a virtualenv
+# under $CE_STATE_DIR); grpcurl from Go.
 # Idempotent: a second run installs nothing.
 source "$(dirname "$0")/lib.sh"
 
@@ -19,11 +20,11 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 VENV="$TOOLS/venv"
-if [ ! -x "$VENV/bin/buf" ] || ! "$VENV/bin/python" -c 'import grpc_tools, google.api.http_pb2' 2>/dev/null; then
-  log "installing buf, grpcio-tools and googleapis-common-protos into $VENV"
+if [ ! -x "$VENV/bin/buf" ] || ! "$VENV/bin/python" -c 'import grpc_tools, google.api.http_pb2, aiosmtpd' 2>/dev/null; then
+  log "installing buf, grpcio-tools, googleapis-common-protos and aiosmtpd into $VENV"
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q --disable-pip-version-check \
-    'buf-bin==1.*' 'grpcio-tools==1.*' 'googleapis-common-protos==1.*' 'pytest==8.*'
+    'buf-bin==1.*' 'grpcio-tools==1.*' 'googleapis-common-protos==1.*' 'pytest==8.*' 'aiosmtpd==1.4.*'
 fi
 mkdir -p "$TOOLS/bin"
 ln -sf "$VENV/bin/buf" "$TOOLS/bin/buf"

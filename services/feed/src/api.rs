@@ -17,11 +17,11 @@ use cityevents_runtime::error::{Reply, reply};
 use cityevents_runtime::{Error, ErrorCode, Result, parse};
 
 use crate::cache::Cache;
-use crate::calendar::{self, Entry};
 use crate::cursor::{Signer, scope};
 use crate::query::{Near, Search};
 use crate::rank;
 use crate::search::{Engine, Page, Position};
+use cityevents_ical::{self as calendar, Entry};
 
 /// What the handlers share.
 pub struct State {

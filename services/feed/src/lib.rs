@@ -6,12 +6,12 @@
 //! - [`query`] checks requests; [`search`] runs them behind one [`search::Engine`]
 //!   (full text, typo tolerance, filters, geo, keyset pages);
 //!   [`rank`] holds trending and "for you"; [`cursor`] signs page tokens.
-//! - [`cache`]: Redis cache-aside with single flight; [`calendar`]: iCalendar.
+//! - [`cache`]: Redis cache-aside with single flight; calendars come from
+//!   `cityevents-ical`.
 
 pub mod api;
 pub mod app;
 pub mod cache;
-pub mod calendar;
 pub mod config;
 pub mod cursor;
 pub mod projection;

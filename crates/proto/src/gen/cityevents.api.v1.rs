@@ -302,6 +302,13 @@ pub struct SearchCalendarRequest {
     #[prost(message, optional, tag = "1")]
     pub search: ::core::option::Option<super::super::feed::v1::SearchRequest>,
 }
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct UnsubscribeFromMailRequest {
+    #[prost(string, tag = "1")]
+    pub token: ::prost::alloc::string::String,
+}
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct UnsubscribeFromMailResponse {}
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct GetForYouRequest {
     #[prost(message, optional, tag = "1")]
@@ -669,6 +676,37 @@ pub mod account_service_client {
                 );
             self.inner.unary(req, path, codec).await
         }
+        /// UnsubscribeFromMail is where a mail's List-Unsubscribe link points
+        /// (one-click, RFC 8058: the form body mail clients send is ignored).
+        pub async fn unsubscribe_from_mail(
+            &mut self,
+            request: impl tonic::IntoRequest<super::UnsubscribeFromMailRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::UnsubscribeFromMailResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/cityevents.api.v1.AccountService/UnsubscribeFromMail",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(
+                    GrpcMethod::new(
+                        "cityevents.api.v1.AccountService",
+                        "UnsubscribeFromMail",
+                    ),
+                );
+            self.inner.unary(req, path, codec).await
+        }
         /// Sends the verification mail again (signed in, not yet verified).
         pub async fn request_email_verification(
             &mut self,
@@ -759,6 +797,15 @@ pub mod account_service_server {
             request: tonic::Request<super::ResetPasswordRequest>,
         ) -> std::result::Result<
             tonic::Response<super::ResetPasswordResponse>,
+            tonic::Status,
+        >;
+        /// UnsubscribeFromMail is where a mail's List-Unsubscribe link points
+        /// (one-click, RFC 8058: the form body mail clients send is ignored).
+        async fn unsubscribe_from_mail(
+            &self,
+            request: tonic::Request<super::UnsubscribeFromMailRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::UnsubscribeFromMailResponse>,
             tonic::Status,
         >;
         /// Sends the verification mail again (signed in, not yet verified).
@@ -1197,6 +1244,55 @@ pub mod account_service_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = ResetPasswordSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/cityevents.api.v1.AccountService/UnsubscribeFromMail" => {
+                    #[allow(non_camel_case_types)]
+                    struct UnsubscribeFromMailSvc<T: AccountService>(pub Arc<T>);
+                    impl<
+                        T: AccountService,
+                    > tonic::server::UnaryService<super::UnsubscribeFromMailRequest>
+                    for UnsubscribeFromMailSvc<T> {
+                        type Response = super::UnsubscribeFromMailResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::UnsubscribeFromMailRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as AccountService>::unsubscribe_from_mail(
+                                        &inner,
+                                        request,
+                                    )
+                                    .await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = UnsubscribeFromMailSvc(inner);
                         let codec = tonic_prost::ProstCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(

@@ -1,7 +1,8 @@
-//! iCalendar feeds (RFC 5545): a user's joined events behind a secret link,
-//! or a search. Start and end times carry their event's `TZID`, with a
-//! `VTIMEZONE` per zone holding its real offset changes over the feed's
-//! span; `UID`s are stable, updates bump `SEQUENCE` (the event's version),
+//! iCalendar documents (RFC 5545) of events: the feed's calendars (a user's
+//! joined events, a search) and the mail's invitations. Start and end
+//! times carry their event's `TZID`, with a `VTIMEZONE` per zone holding its
+//! real offset changes over the document's span; `UID`s are stable
+//! (`<event id>@cityevents`), updates bump `SEQUENCE` (the event's version),
 //! and cancelled events stay with `STATUS:CANCELLED` so calendars drop them.
 
 use std::collections::BTreeMap;
