@@ -21,6 +21,7 @@ use cityevents_proto::cityevents::auth::v1::auth_service_client::AuthServiceClie
 use cityevents_proto::cityevents::event::v1::event_service_client::EventServiceClient;
 use cityevents_proto::cityevents::feed::v1::feed_service_client::FeedServiceClient;
 use cityevents_proto::cityevents::join::v1::join_service_client::JoinServiceClient;
+use cityevents_proto::cityevents::mail::v1::mail_service_client::MailServiceClient;
 use cityevents_runtime::grpc::client::channel;
 use cityevents_runtime::grpc::server::ServiceSet;
 use cityevents_runtime::host::Host;
@@ -73,6 +74,7 @@ pub async fn build(cfg: Config) -> anyhow::Result<Host> {
         events: EventServiceClient::new(channel(&cfg.event, &metrics)?),
         join: JoinServiceClient::new(channel(&cfg.join, &metrics)?),
         feed: FeedServiceClient::new(channel(&cfg.feed, &metrics)?),
+        mail: MailServiceClient::new(channel(&cfg.mail, &metrics)?),
     };
     let heartbeat = Duration::from_secs(cfg.live.heartbeat_secs.max(1));
     let pace = Pace {

@@ -27,6 +27,8 @@ pub struct Config {
     pub join: ClientConfig,
     /// The feed service (discovery).
     pub feed: ClientConfig,
+    /// The mail service (unsubscribe links).
+    pub mail: ClientConfig,
     pub edge: EdgeConfig,
     pub live: LiveConfig,
 }
@@ -113,6 +115,7 @@ impl Config {
             ("event", &self.event),
             ("join", &self.join),
             ("feed", &self.feed),
+            ("mail", &self.mail),
         ] {
             anyhow::ensure!(!c.endpoint.is_empty(), "{name}.endpoint is required");
         }

@@ -5,6 +5,7 @@ use tonic::Request;
 
 use cityevents_proto::cityevents::api::v1::{self as api, account_service_server::AccountService};
 use cityevents_proto::cityevents::auth::v1 as auth;
+use cityevents_proto::cityevents::mail::v1 as mail;
 
 use super::{Api, Reply, answer, ok};
 
@@ -134,6 +135,19 @@ impl AccountService for Api {
         )
         .await?;
         ok(api::ResetPasswordResponse {})
+    }
+
+    async fn unsubscribe_from_mail(
+        &self,
+        req: Request<api::UnsubscribeFromMailRequest>,
+    ) -> Reply<api::UnsubscribeFromMailResponse> {
+        let caller = self.edge.admit(&req).await?;
+        let msg = mail::UnsubscribeRequest {
+            token: req.get_ref().token.clone(),
+        };
+        let out = caller.outbound(&req, msg);
+        answer(self.backends.mail.clone().unsubscribe(out)).await?;
+        ok(api::UnsubscribeFromMailResponse {})
     }
 
     async fn request_email_verification(

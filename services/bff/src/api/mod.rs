@@ -15,6 +15,7 @@ use cityevents_proto::cityevents::auth::v1::auth_service_client::AuthServiceClie
 use cityevents_proto::cityevents::event::v1::event_service_client::EventServiceClient;
 use cityevents_proto::cityevents::feed::v1::feed_service_client::FeedServiceClient;
 use cityevents_proto::cityevents::join::v1::join_service_client::JoinServiceClient;
+use cityevents_proto::cityevents::mail::v1::mail_service_client::MailServiceClient;
 use cityevents_runtime::grpc::client::GrpcChannel;
 
 use crate::edge::{Edge, relay};
@@ -29,6 +30,7 @@ pub struct Backends {
     pub events: EventServiceClient<GrpcChannel>,
     pub join: JoinServiceClient<GrpcChannel>,
     pub feed: FeedServiceClient<GrpcChannel>,
+    pub mail: MailServiceClient<GrpcChannel>,
 }
 
 /// Implements every public service; cheap to clone.

@@ -131,6 +131,13 @@ impl Inner {
             }
             Err(_) => return bad("the body could not be read"),
         };
+        // A form body on a route that takes none is dropped: one-click
+        // unsubscribe (RFC 8058) posts `List-Unsubscribe=One-Click`.
+        let body = if matches!(route.body, routes::BodyRule::None) && is_form(&parts.headers) {
+            Bytes::new()
+        } else {
+            body
+        };
         if !body.is_empty() && !is_json(&parts.headers) {
             return error_response(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -339,6 +346,17 @@ fn is_json(headers: &http::HeaderMap) -> bool {
         .is_some_and(|v| {
             let v = v.trim();
             v.eq_ignore_ascii_case("application/json") || v.ends_with("+json")
+        })
+}
+
+fn is_form(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
         })
 }
 

@@ -141,6 +141,29 @@ async fn a_published_event_is_found_by_a_typo_near_me_for_you_and_in_a_calendar(
     };
     assert!(ics.contains("SUMMARY:Harbour concert"), "{ics}");
     assert!(ics.contains("DTSTART;TZID=Europe/Berlin:"), "{ics}");
+    // The fan's confirmation came by mail; its one-click unsubscribe works
+    // through the BFF as a mail client sends it (a form body).
+    let confirmation = mesh.mail_to(&fan.email, "You're in").await;
+    let header = confirmation
+        .header_raw("List-Unsubscribe")
+        .expect("List-Unsubscribe")
+        .trim()
+        .trim_matches(['<', '>'])
+        .to_owned();
+    let path = &header[header.find("/v1/mail/unsubscribe/").unwrap()..];
+    let form = [("content-type", "application/x-www-form-urlencoded")];
+    let one_click = http(mesh.bff, "POST", path, &form, b"List-Unsubscribe=One-Click").await;
+    assert_eq!(one_click.status, 200, "{}", one_click.body);
+    let forged = http(
+        mesh.bff,
+        "POST",
+        "/v1/mail/unsubscribe/Zm9yZ2Vk",
+        &form,
+        b"List-Unsubscribe=One-Click",
+    )
+    .await;
+    assert_eq!(forged.status, 400, "{}", forged.body);
+
     let search_ics = http(
         mesh.bff,
         "GET",

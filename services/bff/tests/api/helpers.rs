@@ -3,7 +3,6 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use prost::Message;
 use tonic::transport::Channel;
 
 use cityevents_proto::cityevents::api::v1::{
@@ -12,11 +11,11 @@ use cityevents_proto::cityevents::api::v1::{
     live_service_client::LiveServiceClient,
     registrations_service_client::RegistrationsServiceClient,
 };
-use cityevents_proto::cityevents::auth::v1::EmailVerificationRequested;
 use cityevents_proto::cityevents::event::v1 as ev;
 use cityevents_runtime::CancellationToken;
 use cityevents_runtime::config::{Secret, ServerConfig};
 use cityevents_runtime::grpc::client::ClientConfig;
+use cityevents_testkit::smtp::SmtpCatcher;
 use cityevents_testkit::{World, authed, fresh_database};
 
 pub use cityevents_testkit::{code, draft, reason};
@@ -29,13 +28,16 @@ impl Drop for StopOnDrop {
     }
 }
 
-/// The mesh: auth, event, join, feed and the BFF in front.
+/// The mesh: auth, event, join, feed, mail (sending to a real SMTP server)
+/// and the BFF in front.
 pub struct Mesh {
     pub world: World,
     pub bff: SocketAddr,
     pub channel: Channel,
     /// The join service's replicas, all behind the BFF's one join backend.
     pub joins: Vec<JoinReplica>,
+    /// Where the mail service sends (a real SMTP server).
+    pub smtp: SmtpCatcher,
     _stop: StopOnDrop,
 }
 
@@ -137,6 +139,25 @@ pub async fn mesh_of(joins: usize, tune: impl FnOnce(&mut bff::Config)) -> Mesh 
     let feed_addr = feed_host.grpc_addr();
     tokio::spawn(feed_host.run(stop.clone()));
 
+    let smtp = SmtpCatcher::start();
+    let mut mcfg = mail::Config {
+        server: ServerConfig::ephemeral(),
+        ..mail::Config::default()
+    };
+    mcfg.database.url = Secret::new(fresh_database("mail_test").await);
+    shared(
+        &mut mcfg.redis,
+        &mut mcfg.nats,
+        &mut mcfg.verifier,
+        &mut mcfg.auth,
+    );
+    mcfg.link_seal = world.link_seal.clone();
+    mcfg.smtp.port = smtp.port;
+    mcfg.mail.unsubscribe_key = Secret::new("mesh unsubscribe key");
+    let mail_host = mail::build(mcfg).await.unwrap();
+    let mail_addr = mail_host.grpc_addr();
+    tokio::spawn(mail_host.run(stop.clone()));
+
     let mut bcfg = bff::Config {
         server: ServerConfig::ephemeral(),
         ..bff::Config::default()
@@ -149,6 +170,7 @@ pub async fn mesh_of(joins: usize, tune: impl FnOnce(&mut bff::Config)) -> Mesh 
     );
     bcfg.event = client(event_addr);
     bcfg.feed = client(feed_addr);
+    bcfg.mail = client(mail_addr);
     bcfg.join = ClientConfig {
         addresses: join_addrs.clone(),
         ..client(join_addrs[0])
@@ -169,6 +191,7 @@ pub async fn mesh_of(joins: usize, tune: impl FnOnce(&mut bff::Config)) -> Mesh 
         bff,
         channel,
         joins: replicas,
+        smtp,
         _stop: StopOnDrop(stop),
     }
 }
@@ -223,44 +246,44 @@ impl Mesh {
         }
     }
 
-    /// The verification link's token, as the mail service gets it: from the
-    /// auth stream, sealed, opened with the mail service's key.
-    pub async fn verification_token(&self, user_id: &str) -> String {
-        let sealer = self.world.link_seal.load().unwrap();
-        let js = cityevents_messaging::connect(&self.world.nats)
-            .await
-            .unwrap();
-        for _ in 0..400 {
-            if let Ok(mut stream) = js
-                .get_stream(format!("{}_AUTH", self.world.nats.stream_prefix))
-                .await
-            {
-                let state = stream.info().await.unwrap().state.clone();
-                for seq in state.first_sequence..=state.last_sequence {
-                    let Ok(raw) = stream.get_raw_message(seq).await else {
-                        continue;
-                    };
-                    let env = cityevents_messaging::Envelope::decode(raw.payload).unwrap();
-                    if env.r#type != "auth.email_verification_requested" {
-                        continue;
-                    }
-                    let m = EmailVerificationRequested::decode(env.payload.as_slice()).unwrap();
-                    if m.user_id == user_id {
-                        return sealer
-                            .open("verify_email", user_id, &m.sealed_token)
-                            .unwrap();
-                    }
+    /// The first mail to `email` whose subject has `subject` in it, read
+    /// back with a MIME parser (waits up to 20 s).
+    pub async fn mail_to(&self, email: &str, subject: &str) -> mail_parser::Message<'static> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            for raw in self.smtp.mails() {
+                let to = format!("X-Catcher-To: {email}\r\n");
+                let Some(body) = raw.strip_prefix(to.as_bytes()) else {
+                    continue;
+                };
+                let parsed = mail_parser::MessageParser::default()
+                    .parse(body)
+                    .map(|m| m.into_owned());
+                if let Some(m) = parsed.filter(|m| m.subject().is_some_and(|s| s.contains(subject)))
+                {
+                    return m;
                 }
             }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no mail {subject:?} to {email}"
+            );
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        panic!("no verification mail for {user_id} on the stream");
+    }
+
+    /// The verification link's token, from the mail the SMTP server got.
+    pub async fn verification_token(&self, email: &str) -> String {
+        let mail = self.mail_to(email, "Confirm your email").await;
+        let text = mail.body_text(0).unwrap_or_default();
+        let at = text.find("token=").expect("a link with a token") + "token=".len();
+        text[at..].split_whitespace().next().unwrap().to_owned()
     }
 
     /// Signs up, verifies the email and refreshes, so the token says so.
     pub async fn verified(&self) -> Person {
         let mut p = self.sign_up().await;
-        let token = self.verification_token(&p.user_id).await;
+        let token = self.verification_token(&p.email).await;
         self.account()
             .verify_email(api::VerifyEmailRequest { token })
             .await
