@@ -23,13 +23,13 @@ STEPS=${BENCH_STEPS:-1000,2000,3000,4000,5000,6000,8000}
 # BENCH_PROFILE=dev tries the script on the debug build (figures meaningless).
 PROFILE=${BENCH_PROFILE:-release}
 log "building the binaries ($PROFILE)"
-(cd "$ROOT" && SQLX_OFFLINE=true cargo build -q --profile "$PROFILE" --locked -p auth -p event -p join -p feed -p bff -p cityevents-loadgen)
+(cd "$ROOT" && SQLX_OFFLINE=true cargo build -q --profile "$PROFILE" --locked -p auth -p event -p join -p feed -p mail -p bff -p cityevents-loadgen)
 machine_line
 MESH_PROFILE=$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")
 source "$ROOT/scripts/mesh.sh"
 mesh_init "$B" benchbff 51080
 MESH_ENV[bff]="CITYEVENTS_EDGE__TRUSTED_PROXIES=[\"127.0.0.1\"]"
-for svc in auth event join feed bff; do start "$svc"; done
+for svc in smtp auth event join feed mail bff; do start "$svc"; done
 LOADGEN="$BIN/loadgen"
 
 PEOPLE=${BENCH_PEOPLE:-20000}

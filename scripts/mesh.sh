@@ -1,7 +1,8 @@
 # Sourced by faults.sh and e2e.sh: runs the built binaries (not in-process)
 # on fixed loopback ports against databases <db>_<service> and streams under
 # a fresh prefix. Needs lib.sh sourced first.
-#   mesh_init DIR DB PORT_BASE   keys, databases, ports (PORT_BASE+1 … +5)
+#   mesh_init DIR DB PORT_BASE   keys, databases, ports (PORT_BASE+1 … +7)
+#   start smtp                   the SMTP catcher (mails kept in DIR/mails)
 #   start SERVICE                starts it and waits for its health
 # MESH_PROFILE=release runs the optimised binaries; MESH_ENV[svc]="K=V …"
 # adds settings to one service.
@@ -13,16 +14,22 @@ mesh_init() {
   declare -gA MESH_ENV 2>/dev/null || true
   "$BIN/auth" keygen >"$M/auth.pem"; "$BIN/auth" keygen >"$M/tickets.pem"; "$BIN/auth" sealkey >"$M/seal.key"
   prefix="${MESH_DB^^}$(date +%s)"
-  for svc in auth event join feed; do
+  for svc in auth event join feed mail; do
     psql -q -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -c "DROP DATABASE IF EXISTS ${MESH_DB}_$svc" -c "CREATE DATABASE ${MESH_DB}_$svc"
   done
-  declare -gA PORT=([auth]=$((base + 1)) [event]=$((base + 2)) [join]=$((base + 3)) [bff]=$((base + 4)) [feed]=$((base + 5)))
-  declare -gA ADMIN=([auth]=$((base + 9101)) [event]=$((base + 9102)) [join]=$((base + 9103)) [bff]=$((base + 9104)) [feed]=$((base + 9105)))
+  declare -gA PORT=([auth]=$((base + 1)) [event]=$((base + 2)) [join]=$((base + 3)) [bff]=$((base + 4)) [feed]=$((base + 5)) [mail]=$((base + 6)) [smtp]=$((base + 7)))
+  declare -gA ADMIN=([auth]=$((base + 9101)) [event]=$((base + 9102)) [join]=$((base + 9103)) [bff]=$((base + 9104)) [feed]=$((base + 9105)) [mail]=$((base + 9106)))
   trap stop_all EXIT
 }
 
 # start SERVICE: the settings every service has, then its own (unknown keys are errors).
 start() {
+  if [ "$1" = smtp ]; then
+    "$TOOLS/venv/bin/python" "$ROOT/scripts/smtp-catcher.py" "${PORT[smtp]}" "$M/mails" >>"$M/smtp.log" 2>&1 &
+    echo $! >"$M/smtp.pid"
+    for _ in $(seq 100); do (echo >"/dev/tcp/127.0.0.1/${PORT[smtp]}") 2>/dev/null && return; sleep 0.1; done
+    log "the SMTP catcher did not start"; cat "$M/smtp.log"; exit 1
+  fi
   local svc=$1 own=() verifier=(CITYEVENTS_VERIFIER__REVOCATION_PREFIX="$prefix:auth:")
   local auth="http://127.0.0.1:${PORT[auth]}" event="http://127.0.0.1:${PORT[event]}" join="http://127.0.0.1:${PORT[join]}"
   local feed="http://127.0.0.1:${PORT[feed]}"
@@ -36,8 +43,11 @@ start() {
     join) own=("${verifier[@]}" CITYEVENTS_AUTH__ENDPOINT="$auth" CITYEVENTS_EVENT__ENDPOINT="$event"
                CITYEVENTS_TICKETS__SIGNING_KEY_FILE="$M/tickets.pem") ;;
     feed) own=("${verifier[@]}" CITYEVENTS_AUTH__ENDPOINT="$auth" CITYEVENTS_FEED__CURSOR_KEY="$prefix-cursors") ;;
+    mail) own=("${verifier[@]}" CITYEVENTS_AUTH__ENDPOINT="$auth" CITYEVENTS_LINK_SEAL__KEY_FILES="[\"$M/seal.key\"]"
+               CITYEVENTS_SMTP__PORT="${PORT[smtp]}" CITYEVENTS_MAIL__UNSUBSCRIBE_KEY="$prefix-unsubscribe") ;;
     bff) own=("${verifier[@]}" CITYEVENTS_AUTH__ENDPOINT="$auth" CITYEVENTS_EVENT__ENDPOINT="$event"
               CITYEVENTS_JOIN__ENDPOINT="$join" CITYEVENTS_FEED__ENDPOINT="$feed"
+              CITYEVENTS_MAIL__ENDPOINT="http://127.0.0.1:${PORT[mail]}"
               CITYEVENTS_EDGE__CORS_ORIGINS='["http://localhost:5173"]') ;;
   esac
   [ "$svc" = bff ] || own+=(CITYEVENTS_DATABASE__URL="$(pg_url "${MESH_DB}_$svc")")
@@ -57,7 +67,7 @@ start() {
 }
 
 stop_all() {
-  for svc in bff feed join event auth; do
+  for svc in bff mail feed join event auth smtp; do
     [ -f "$M/$svc.pid" ] && kill "$(cat "$M/$svc.pid")" 2>/dev/null || true
   done
 }

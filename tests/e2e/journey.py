@@ -1,20 +1,20 @@
 """The product's main journey through the BFF, from outside, with clients
 nobody here wrote: urllib (REST/JSON and server-sent events), grpcio stubs
-generated from proto/, nats-py reading the auth stream as the mail service
-will, and PyNaCl opening the sealed verification link.
+generated from proto/, Python's email package reading the mails the SMTP
+catcher kept, and the icalendar package reading invitations and feeds.
 
-    journey.py BFF NATS_URL STREAM_PREFIX SEAL_KEY_FILE [HANDOFF_JSON]
+    journey.py BFF MAIL_DIR [HANDOFF_JSON]
 
-sign up -> verify -> create and publish -> a typo'd search finds it (and
+sign up -> verify (the link from the mail) -> create and publish -> a typo'd search finds it (and
 a second event is found near the Louvre) -> another user joins -> the
 organizer's live stream (SSE and gRPC) sees the count change -> capacity
-fills -> waitlist -> full -> a leave promotes -> the event page names the
+fills -> waitlist -> full -> a leave promotes (by mail, with the invitation) -> the event page names the
 organizer -> my tickets -> check-in (once) -> the calendar feed (parsed by
 the icalendar package) holds the event in its zone. With HANDOFF_JSON, a second
 published event is written there for the gRPC-web journey (tests/grpc-web).
 """
-import asyncio
-import base64
+import email.parser as email_parser
+import email.policy as email_policy
 import json
 import os
 import sys
@@ -28,18 +28,14 @@ import datetime
 
 import grpc
 import icalendar
-import nacl.bindings
-import nats
 
 sys.path.insert(0, os.environ["STUBS"])
 from cityevents.api.v1 import api_pb2, api_pb2_grpc  # noqa: E402
-from cityevents.auth.v1 import events_pb2 as auth_events  # noqa: E402
 from cityevents.event.v1 import event_pb2  # noqa: E402
 from cityevents.join.v1 import join_pb2  # noqa: E402
-from cityevents.messaging.v1 import envelope_pb2  # noqa: E402
 
-BFF, NATS_URL, PREFIX, SEAL_FILE = sys.argv[1:5]
-HANDOFF = sys.argv[5] if len(sys.argv) > 5 else None
+BFF, MAIL_DIR = sys.argv[1:3]
+HANDOFF = sys.argv[3] if len(sys.argv) > 3 else None
 BASE = f"http://{BFF}"
 PASSWORD = "e2e journey password"
 
@@ -76,40 +72,35 @@ def ok(status, body, what):
     return body
 
 
-async def sealed_token_for(user_id):
-    """The sealed verification token on the auth stream, as mail reads it."""
-    nc = await nats.connect(NATS_URL)
-    js = nc.jetstream()
-    sub = await js.subscribe(f"{PREFIX}.auth.email_verification_requested", ordered_consumer=True)
-    try:
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            msg = await sub.next_msg(timeout=20)
-            env = envelope_pb2.Envelope.FromString(msg.data)
-            m = auth_events.EmailVerificationRequested.FromString(env.payload)
-            if m.user_id == user_id:
-                return m.sealed_token
-    finally:
-        await nc.close()
-    sys.exit(f"FAIL no verification message for {user_id}")
+def mail_to(email, subject, timeout=20):
+    """The first mail the SMTP catcher kept for `email` whose subject has
+    `subject` in it, parsed with Python's email package."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        for name in sorted(os.listdir(MAIL_DIR)):
+            if not name.endswith(".eml"):
+                continue
+            with open(os.path.join(MAIL_DIR, name), "rb") as f:
+                first, raw = f.read().split(b"\r\n", 1)
+            if first.decode() != f"X-Catcher-To: {email}":
+                continue
+            msg = email_parser.BytesParser(policy=email_policy.default).parsebytes(raw)
+            if subject in msg["subject"]:
+                return msg
+        time.sleep(0.1)
+    sys.exit(f"FAIL no mail {subject!r} to {email}")
 
 
-def unseal(purpose, user_id, sealed):
-    """XChaCha20-Poly1305 under `<id>:<base64url key>`, AAD purpose and user."""
-    key_id, key_b64 = open(SEAL_FILE).read().strip().split(":", 1)
-    got_id, b64 = sealed.split(".", 1)
-    assert got_id == key_id, (got_id, key_id)
-    pad = lambda s: s + "=" * (-len(s) % 4)  # noqa: E731
-    key = base64.urlsafe_b64decode(pad(key_b64))
-    raw = base64.urlsafe_b64decode(pad(b64))
-    aad = f"cityevents-link/{purpose}/{user_id}".encode()
-    return nacl.bindings.crypto_aead_xchacha20poly1305_ietf_decrypt(raw[24:], aad, raw[:24], key).decode()
+def link_token(msg):
+    """The one-time token of the link in a mail's plain-text part."""
+    text = msg.get_body(preferencelist=("plain",)).get_content()
+    return text.split("token=", 1)[1].split()[0]
 
 
 def sign_up(name):
     email = f"{name}-{uuid.uuid4().hex[:8]}@example.org"
     body = ok(*rest("POST", "/v1/account:signUp", {"email": email, "password": PASSWORD, "displayName": name}), "sign up")
-    return body["user"]["id"], body["session"]["accessToken"], body["session"]["refreshToken"]
+    return body["user"]["id"], email, body["session"]["accessToken"], body["session"]["refreshToken"]
 
 
 class Sse(threading.Thread):
@@ -145,10 +136,9 @@ def main():
     live = api_pb2_grpc.LiveServiceStub(channel)
 
     # Sign up (REST) and verify through the link the mail would carry.
-    org_id, token, refresh = sign_up("organizer")
-    sealed = asyncio.run(sealed_token_for(org_id))
-    link_token = unseal("verify_email", org_id, sealed)
-    user = ok(*rest("POST", "/v1/account:verifyEmail", {"token": link_token}), "verify")["user"]
+    org_id, org_email, token, refresh = sign_up("organizer")
+    mail = mail_to(org_email, "Confirm your email address")
+    user = ok(*rest("POST", "/v1/account:verifyEmail", {"token": link_token(mail)}), "verify")["user"]
     assert user["emailVerified"] is True, user
     session = ok(*rest("POST", "/v1/account:refresh", {"refreshToken": refresh}), "refresh")["session"]
     token = session["accessToken"]
@@ -183,7 +173,7 @@ def main():
     sse.wait_for("the current counts", lambda m: "counts" in m)
 
     # Another user joins over REST with an idempotency key; the retry is the same seat.
-    guest_id, guest, _ = sign_up("guest")
+    guest_id, _, guest, _ = sign_up("guest")
     key = {"idempotency-key": f"e2e-{uuid.uuid4().hex}"}
     a = ok(*rest("POST", f"/v1/events/{event.id}/registration", {}, guest, key), "join")["registration"]
     b = ok(*rest("POST", f"/v1/events/{event.id}/registration", {}, guest, key), "join retry")["registration"]
@@ -198,12 +188,12 @@ def main():
     def grpc_join(tok):
         return regs.JoinEvent(api_pb2.JoinEventRequest(event_id=event.id), metadata=[("authorization", f"Bearer {tok}")],
                               timeout=10).registration
-    _, second, _ = sign_up("second")
+    _, _, second, _ = sign_up("second")
     assert grpc_join(second).status == join_pb2.REGISTRATION_STATUS_CONFIRMED
-    _, third, _ = sign_up("third")
+    _, third_email, third, _ = sign_up("third")
     waiting = grpc_join(third)
     assert waiting.status == join_pb2.REGISTRATION_STATUS_WAITLISTED and waiting.waitlist_position == 1, waiting
-    _, fourth, _ = sign_up("fourth")
+    _, _, fourth, _ = sign_up("fourth")
     status, err = rest("POST", f"/v1/events/{event.id}/registration", {}, fourth)
     assert status == 429 and err["reason"] == "WAITLIST_FULL", (status, err)
     try:
@@ -226,7 +216,12 @@ def main():
     tickets = ok(*rest("GET", "/v1/me/tickets", token=third), "my tickets")["tickets"]
     assert [t["registration"]["id"] for t in tickets] == [mine["id"]], tickets
     assert tickets[0]["eventTitle"] == "River jazz" and tickets[0]["registration"]["ticketCode"], tickets
-    print("a leave promoted the waitlist")
+    promoted = mail_to(third_email, "A place opened up")
+    invitation = next(p for p in promoted.iter_attachments() if p.get_filename() == "invitation.ics")
+    cal = icalendar.Calendar.from_ical(invitation.get_content())
+    assert [str(c["UID"]) for c in cal.walk("VEVENT")] == [f"{event.id}@cityevents"], cal
+    assert promoted["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click", promoted
+    print("a leave promoted the waitlist; the promoted person got the mail with the invitation")
 
     # Check-in at the door (gRPC), once; the ticket key is public.
     check = api_pb2.CheckInRequest(event_id=event.id, ticket_code=mine["ticketCode"])
