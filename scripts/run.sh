@@ -54,9 +54,21 @@ start join 50053 9103 CITYEVENTS_AUTH__ENDPOINT=http://127.0.0.1:50051 CITYEVENT
 cursor_key="$RUN/feed-cursor.key"
 [ -f "$cursor_key" ] || head -c 32 /dev/urandom | base64 >"$cursor_key"
 start feed 50054 9104 CITYEVENTS_AUTH__ENDPOINT=http://127.0.0.1:50051 CITYEVENTS_FEED__CURSOR_KEY="$(cat "$cursor_key")"
+# Mail goes to a local SMTP catcher that keeps each one as a file.
+MAILS="$RUN/mails"
+if ! { [ -f "$RUN/smtp.pid" ] && kill -0 "$(cat "$RUN/smtp.pid")" 2>/dev/null; }; then
+  nohup "$TOOLS/venv/bin/python" "$ROOT/scripts/smtp-catcher.py" 2525 "$MAILS" >"$RUN/smtp.log" 2>&1 &
+  echo $! >"$RUN/smtp.pid"
+  for _ in $(seq 50); do (echo >/dev/tcp/127.0.0.1/2525) 2>/dev/null && break; sleep 0.1; done
+fi
+unsubscribe_key="$RUN/unsubscribe.key"
+[ -f "$unsubscribe_key" ] || head -c 32 /dev/urandom | base64 >"$unsubscribe_key"
+start mail 50056 9106 CITYEVENTS_AUTH__ENDPOINT=http://127.0.0.1:50051 CITYEVENTS_LINK_SEAL__KEY_FILES="[\"$seal\"]" \
+  CITYEVENTS_SMTP__PORT=2525 CITYEVENTS_MAIL__UNSUBSCRIBE_KEY="$(cat "$unsubscribe_key")"
 # The public edge: gRPC, gRPC-web, REST/JSON and server-sent events on :8080.
 start bff 8080 9107 CITYEVENTS_AUTH__ENDPOINT=http://127.0.0.1:50051 CITYEVENTS_EVENT__ENDPOINT=http://127.0.0.1:50052 \
-  CITYEVENTS_JOIN__ENDPOINT=http://127.0.0.1:50053 CITYEVENTS_FEED__ENDPOINT=http://127.0.0.1:50054 CITYEVENTS_EDGE__CORS_ORIGINS='["http://localhost:5173","http://127.0.0.1:5173"]'
+  CITYEVENTS_JOIN__ENDPOINT=http://127.0.0.1:50053 CITYEVENTS_FEED__ENDPOINT=http://127.0.0.1:50054 \
+  CITYEVENTS_MAIL__ENDPOINT=http://127.0.0.1:50056 CITYEVENTS_EDGE__CORS_ORIGINS='["http://localhost:5173","http://127.0.0.1:5173"]'
 
 
 # Demo accounts (idempotent): an admin and a user, both verified.
@@ -94,6 +106,8 @@ CityEvents is running. The public API (gRPC, gRPC-web, REST/JSON) is at http://1
   event    gRPC  127.0.0.1:50052   metrics http://127.0.0.1:9102/metrics   log $RUN/event.log
   join     gRPC  127.0.0.1:50053   metrics http://127.0.0.1:9103/metrics   log $RUN/join.log
   feed     gRPC  127.0.0.1:50054   metrics http://127.0.0.1:9104/metrics   log $RUN/feed.log
+  mail     gRPC  127.0.0.1:50056   metrics http://127.0.0.1:9106/metrics   log $RUN/mail.log
+  mails    every mail sent is a file in $MAILS (a local SMTP catcher on 127.0.0.1:2525)
   postgres $(pg_url)   redis redis://127.0.0.1:$REDIS_PORT   nats nats://127.0.0.1:$NATS_PORT
 Demo accounts (password "cityevents-demo"): admin@cityevents.local (admin), ada@cityevents.local
 Try:  curl -s -X POST http://127.0.0.1:8080/v1/account:signIn -H 'content-type: application/json' \\
