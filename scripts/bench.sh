@@ -14,6 +14,8 @@ machine_line
 SQLX_OFFLINE=true cargo bench --locked -p join --bench joins
 # Auth's memory under a sign-up storm (argon2id, 19 MiB a hash).
 SQLX_OFFLINE=true cargo bench --locked -p auth --bench memory
+# Mail: confirmations rendered per second, then sent over SMTP to the local catcher.
+SQLX_OFFLINE=true cargo bench --locked -p mail --bench mails
 # The BFF: joins over REST and gRPC through the edge against the join
 # service direct, the event page, a step-up to the saturating rate, and
 # 10,000 live watchers (crates/loadgen, outside the services' processes).
