@@ -39,6 +39,10 @@ pub struct Image {
     pub size_bytes: i64,
     #[prost(enumeration = "Variant", repeated, tag = "7")]
     pub variants: ::prost::alloc::vec::Vec<i32>,
+    #[prost(enumeration = "ImageStatus", tag = "8")]
+    pub status: i32,
+    #[prost(string, tag = "9")]
+    pub error: ::prost::alloc::string::String,
 }
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct UploadResponse {
@@ -61,6 +65,9 @@ pub struct GetSignedUrlRequest {
     pub image_id: ::prost::alloc::string::String,
     #[prost(enumeration = "Variant", tag = "2")]
     pub variant: i32,
+    /// "webp" (the default) or "jpeg".
+    #[prost(string, tag = "3")]
+    pub format: ::prost::alloc::string::String,
 }
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct GetSignedUrlResponse {
@@ -107,6 +114,40 @@ impl Variant {
             "VARIANT_THUMBNAIL" => Some(Self::Thumbnail),
             "VARIANT_CARD" => Some(Self::Card),
             "VARIANT_COVER" => Some(Self::Cover),
+            _ => None,
+        }
+    }
+}
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
+#[repr(i32)]
+pub enum ImageStatus {
+    Unspecified = 0,
+    /// Accepted; its variants are being made.
+    Processing = 1,
+    Ready = 2,
+    /// It passed the checks but could not be decoded; `error` says why.
+    Failed = 3,
+}
+impl ImageStatus {
+    /// String value of the enum field names used in the ProtoBuf definition.
+    ///
+    /// The values are not transformed in any way and thus are considered stable
+    /// (if the ProtoBuf definition does not change) and safe for programmatic use.
+    pub fn as_str_name(&self) -> &'static str {
+        match self {
+            Self::Unspecified => "IMAGE_STATUS_UNSPECIFIED",
+            Self::Processing => "IMAGE_STATUS_PROCESSING",
+            Self::Ready => "IMAGE_STATUS_READY",
+            Self::Failed => "IMAGE_STATUS_FAILED",
+        }
+    }
+    /// Creates an enum from field names used in the ProtoBuf definition.
+    pub fn from_str_name(value: &str) -> ::core::option::Option<Self> {
+        match value {
+            "IMAGE_STATUS_UNSPECIFIED" => Some(Self::Unspecified),
+            "IMAGE_STATUS_PROCESSING" => Some(Self::Processing),
+            "IMAGE_STATUS_READY" => Some(Self::Ready),
+            "IMAGE_STATUS_FAILED" => Some(Self::Failed),
             _ => None,
         }
     }

@@ -1,0 +1,23 @@
+//! The media service: images that are safe to accept.
+//!
+//! - [`check`]: the real type from magic bytes and the dimensions from the
+//!   header, before anything is decoded.
+//! - [`work`] and [`process`]: a bounded worker pool decodes under limits,
+//!   applies the orientation, drops all metadata and makes the variants.
+//! - [`store`]: rows, and bytes kept once by their SHA-256 (object storage);
+//!   [`sign`]: signed, expiring URLs; [`api`]: the gRPC service.
+
+pub mod api;
+pub mod app;
+pub mod check;
+pub mod config;
+pub mod process;
+pub mod sign;
+pub mod store;
+pub mod work;
+
+pub use app::build;
+pub use config::Config;
+
+/// Embedded migrations of the media database.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();

@@ -1,0 +1,5 @@
+//! Integration tests of the media service: real PostgreSQL, Redis, NATS, a
+//! running auth service, images stored on the local file system.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod uploads;

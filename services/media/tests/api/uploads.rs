@@ -1,0 +1,327 @@
+use std::io::Cursor;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use image::{DynamicImage, ImageFormat, RgbImage};
+use tonic::transport::Channel;
+
+use cityevents_proto::cityevents::media::v1::{
+    self as pb, media_service_client::MediaServiceClient, upload_request::Part,
+};
+use cityevents_runtime::CancellationToken;
+use cityevents_runtime::config::{Secret, ServerConfig};
+use cityevents_testkit::{World, authed, fresh_database};
+
+struct Media {
+    world: World,
+    client: MediaServiceClient<Channel>,
+    dir: tempfile::TempDir,
+    cfg: media::Config,
+    stop: CancellationToken,
+}
+
+impl Drop for Media {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+async fn media() -> Media {
+    let world = World::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = media::Config {
+        server: ServerConfig::ephemeral(),
+        ..Default::default()
+    };
+    cfg.database.url = Secret::new(fresh_database("media_test").await);
+    (cfg.redis, cfg.nats, cfg.verifier, cfg.auth) = (
+        world.redis.clone(),
+        world.nats.clone(),
+        world.verifier.clone(),
+        world.auth.clone(),
+    );
+    cfg.media.storage_path = dir.path().to_owned();
+    cfg.media.url_keys = vec![Secret::new("k1:a test key of sixteen+")];
+    let host = media::build(cfg.clone()).await.unwrap();
+    let addr = host.grpc_addr();
+    let stop = CancellationToken::new();
+    tokio::spawn(host.run(stop.clone()));
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    Media {
+        world,
+        client: MediaServiceClient::new(channel),
+        dir,
+        cfg,
+        stop,
+    }
+}
+
+/// A 640 × 480 gradient in `format`.
+fn picture(format: ImageFormat) -> Vec<u8> {
+    let img = RgbImage::from_fn(640, 480, |x, y| {
+        image::Rgb([(x % 256) as u8, (y % 256) as u8, 128])
+    });
+    let mut out = Cursor::new(Vec::new());
+    DynamicImage::ImageRgb8(img)
+        .write_to(&mut out, format)
+        .unwrap();
+    out.into_inner()
+}
+
+impl Media {
+    async fn upload(
+        &self,
+        token: &str,
+        content_type: &str,
+        bytes: &[u8],
+    ) -> Result<pb::Image, tonic::Status> {
+        let mut parts = vec![pb::UploadRequest {
+            part: Some(Part::Metadata(pb::UploadMetadata {
+                filename: "photo".into(),
+                content_type: content_type.into(),
+                size_bytes: bytes.len() as i64,
+            })),
+        }];
+        parts.extend(bytes.chunks(64 * 1024).map(|c| pb::UploadRequest {
+            part: Some(Part::Chunk(c.to_vec())),
+        }));
+        let req = authed(futures::stream::iter(parts), token);
+        Ok(self
+            .client
+            .clone()
+            .upload(req)
+            .await?
+            .into_inner()
+            .image
+            .unwrap())
+    }
+
+    /// Waits until the image is no longer processing.
+    async fn settled(&self, id: &str) -> pb::Image {
+        for _ in 0..400 {
+            let req = pb::GetImageRequest {
+                image_id: id.into(),
+            };
+            let image = self
+                .client
+                .clone()
+                .get_image(req)
+                .await
+                .unwrap()
+                .into_inner()
+                .image
+                .unwrap();
+            if image.status != pb::ImageStatus::Processing as i32 {
+                return image;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("image {id} still processing");
+    }
+
+    /// Every stored file under `images/`.
+    fn stored(&self) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        let root = self.dir.path().join("images");
+        for sha in std::fs::read_dir(&root).into_iter().flatten().flatten() {
+            for f in std::fs::read_dir(sha.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                out.push(f.path());
+            }
+        }
+        out.sort();
+        out
+    }
+}
+
+#[tokio::test]
+async fn jpeg_png_and_webp_become_four_variants_each_in_webp_and_jpeg() {
+    let m = media().await;
+    let (_, token) = m.world.user();
+    for (format, mime) in [
+        (ImageFormat::Jpeg, "image/jpeg"),
+        (ImageFormat::Png, "image/png"),
+        (ImageFormat::WebP, "image/webp"),
+    ] {
+        let image = m.upload(&token, mime, &picture(format)).await.unwrap();
+        assert_eq!(
+            (image.width, image.height, image.content_type.as_str()),
+            (640, 480, mime)
+        );
+        let ready = m.settled(&image.id).await;
+        assert_eq!(
+            ready.status,
+            pb::ImageStatus::Ready as i32,
+            "{}",
+            ready.error
+        );
+        assert_eq!(ready.variants.len(), 4);
+    }
+    let files = m.stored();
+    assert_eq!(files.len(), 3 * 8, "{files:?}");
+    let thumb = files
+        .iter()
+        .find(|f| f.ends_with("thumbnail.webp"))
+        .unwrap();
+    let img = image::open(thumb).unwrap();
+    assert_eq!(
+        (img.width(), img.height()),
+        (320, 240),
+        "fitted, aspect kept"
+    );
+    let req = pb::GetSignedUrlRequest {
+        image_id: m
+            .upload(&token, "image/png", &picture(ImageFormat::Png))
+            .await
+            .unwrap()
+            .id,
+        variant: pb::Variant::Card as i32,
+        format: "jpeg".into(),
+    };
+    let url = m
+        .client
+        .clone()
+        .get_signed_url(req)
+        .await
+        .unwrap()
+        .into_inner();
+    let (path, query) = url.url.split_once('?').unwrap();
+    assert!(path.ends_with("/card.jpg"), "{path}");
+    let signer = media::sign::UrlSigner::new(&m.cfg.media.url_keys).unwrap();
+    assert!(signer.verify(path, query, chrono_now()).is_ok());
+}
+
+fn chrono_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+#[tokio::test]
+async fn what_is_not_a_whole_image_within_limits_is_refused_with_a_reason() {
+    let m = media().await;
+    let (_, token) = m.world.user();
+    let refused = |r: Result<pb::Image, tonic::Status>| {
+        let s = r.unwrap_err();
+        assert_eq!(s.code(), tonic::Code::InvalidArgument, "{}", s.message());
+        s.message().to_owned()
+    };
+    let elf = b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0 a renamed executable".to_vec();
+    assert!(refused(m.upload(&token, "image/png", &elf).await).contains("JPEG, PNG or WebP"));
+    let bomb = media::check::fixtures::claiming_png(100_000, 100_000);
+    assert!(refused(m.upload(&token, "image/png", &bomb).await).contains("100000 × 100000"));
+    assert!(
+        refused(
+            m.upload(&token, "image/gif", &picture(ImageFormat::Png))
+                .await
+        )
+        .contains("content_type")
+    );
+    let huge = vec![0u8; 11 * 1024 * 1024];
+    assert!(refused(m.upload(&token, "image/png", &huge).await).contains("size_bytes"));
+    // A whole header over cut-off data: accepted, then failed, with a reason.
+    let png = picture(ImageFormat::Png);
+    let cut = m
+        .upload(&token, "image/png", &png[..png.len() / 2])
+        .await
+        .unwrap();
+    let failed = m.settled(&cut.id).await;
+    assert_eq!(failed.status, pb::ImageStatus::Failed as i32);
+    assert!(
+        failed.error.contains("could not be decoded"),
+        "{}",
+        failed.error
+    );
+    let anonymous = m
+        .client
+        .clone()
+        .upload(futures::stream::iter(Vec::<pb::UploadRequest>::new()))
+        .await;
+    assert_eq!(anonymous.unwrap_err().code(), tonic::Code::Unauthenticated);
+}
+
+/// A JPEG with an EXIF block (camera and GPS position) after its start.
+fn with_exif(jpeg: &[u8]) -> Vec<u8> {
+    let mut exif = b"Exif\0\0MM\0*\0\0\0\x08".to_vec();
+    exif.extend(b"CameraMaker GPSLatitude 52.5200 GPSLongitude 13.4050");
+    let mut segment = vec![0xff, 0xe1];
+    segment.extend(((exif.len() + 2) as u16).to_be_bytes());
+    segment.extend(exif);
+    let mut out = jpeg[..2].to_vec();
+    out.extend(segment);
+    out.extend(&jpeg[2..]);
+    out
+}
+
+#[tokio::test]
+async fn nothing_of_exif_or_gps_is_left_in_any_variant() {
+    let m = media().await;
+    let (_, token) = m.world.user();
+    let tagged = with_exif(&picture(ImageFormat::Jpeg));
+    assert!(tagged.windows(11).any(|w| w == b"GPSLatitude"));
+    let image = m.upload(&token, "image/jpeg", &tagged).await.unwrap();
+    assert_eq!(
+        m.settled(&image.id).await.status,
+        pb::ImageStatus::Ready as i32
+    );
+    for f in m.stored() {
+        let bytes = std::fs::read(&f).unwrap();
+        for marker in [&b"Exif"[..], b"GPS", b"CameraMaker"] {
+            assert!(
+                !bytes.windows(marker.len()).any(|w| w == marker),
+                "{f:?} keeps {marker:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_same_bytes_are_stored_once_whoever_sends_them() {
+    let m = media().await;
+    let (_, ada) = m.world.user();
+    let (_, ben) = m.world.user();
+    let bytes = picture(ImageFormat::Png);
+    let first = m.upload(&ada, "image/png", &bytes).await.unwrap();
+    m.settled(&first.id).await;
+    let again = m.upload(&ada, "image/png", &bytes).await.unwrap();
+    assert_eq!(again.id, first.id, "the same person, the same image");
+    let other = m.upload(&ben, "image/png", &bytes).await.unwrap();
+    assert_ne!(other.id, first.id);
+    assert_eq!(
+        other.status,
+        pb::ImageStatus::Ready as i32,
+        "ready at once: nothing to make"
+    );
+    assert_eq!(m.stored().len(), 8, "one set of variants");
+    // Deleting one keeps the bytes the other still uses.
+    let req = authed(
+        pb::DeleteImageRequest {
+            image_id: first.id.clone(),
+        },
+        &ada,
+    );
+    m.client.clone().delete_image(req).await.unwrap();
+    assert_eq!(m.stored().len(), 8);
+    let req = authed(
+        pb::DeleteImageRequest {
+            image_id: other.id.clone(),
+        },
+        &ada,
+    );
+    assert_eq!(
+        m.client.clone().delete_image(req).await.unwrap_err().code(),
+        tonic::Code::NotFound,
+        "not Ada's"
+    );
+    let req = authed(pb::DeleteImageRequest { image_id: other.id }, &ben);
+    m.client.clone().delete_image(req).await.unwrap();
+    assert_eq!(m.stored().len(), 0);
+}
