@@ -154,7 +154,7 @@ pub async fn delete(pool: &PgPool, id: Uuid, owner: Uuid) -> sqlx::Result<Option
         return Ok(None);
     };
     let shared = sqlx::query_scalar!(
-        "SELECT EXISTS (SELECT 1 FROM images WHERE sha256 = $1) AS \"e!\"",
+        r#"SELECT EXISTS (SELECT 1 FROM images WHERE sha256 = $1) AS "e!""#,
         sha
     )
     .fetch_one(pool)
