@@ -16,6 +16,8 @@ SQLX_OFFLINE=true cargo bench --locked -p join --bench joins
 SQLX_OFFLINE=true cargo bench --locked -p auth --bench memory
 # Mail: confirmations rendered per second, then sent over SMTP to the local catcher.
 SQLX_OFFLINE=true cargo bench --locked -p mail --bench mails
+# Media: a 12-megapixel JPEG to every variant, on one core.
+SQLX_OFFLINE=true cargo bench --locked -p media --bench images
 # The BFF: joins over REST and gRPC through the edge against the join
 # service direct, the event page, a step-up to the saturating rate, and
 # 10,000 live watchers (crates/loadgen, outside the services' processes).

@@ -14,8 +14,8 @@ CREATE TABLE images (
     status       text NOT NULL,
     error        text NOT NULL DEFAULT '',
     variants     text[] NOT NULL DEFAULT '{}',
-    -- Set when an event or profile uses it; unattached images are
-    -- collected after a grace period.
+    -- Set when an event or profile uses it (unattached images are to be
+    -- collected after a grace period).
     attached_at  timestamptz,
     created_at   timestamptz NOT NULL DEFAULT now(),
     -- The same person uploading the same bytes gets the same image.

@@ -46,8 +46,6 @@ pub struct MediaConfig {
     pub url_keys: Vec<Secret>,
     /// Life of a signed URL, in seconds.
     pub url_ttl_secs: u64,
-    /// Unattached images are deleted after this many hours.
-    pub unattached_hours: u64,
 }
 
 impl Default for MediaConfig {
@@ -60,7 +58,6 @@ impl Default for MediaConfig {
             workers: 1,
             url_keys: Vec::new(),
             url_ttl_secs: 3_600,
-            unattached_hours: 24,
         }
     }
 }
