@@ -78,6 +78,32 @@ impl ConsumerSpec {
     }
 }
 
+/// Adds to `host` one durable consumer per `(name, producer)`, each reading
+/// every event type of that producer's stream into `handler`: how a service
+/// follows other services' streams.
+pub fn follow(
+    mut host: cityevents_runtime::host::Host,
+    consumers: &[(&'static str, &'static str)],
+    pool: &PgPool,
+    js: &jetstream::Context,
+    prefix: &str,
+    handler: Arc<dyn Handler>,
+    metrics: &MessagingMetrics,
+) -> cityevents_runtime::host::Host {
+    for (name, producer) in consumers {
+        let consumer = Consumer {
+            pool: pool.clone(),
+            js: js.clone(),
+            prefix: prefix.to_owned(),
+            spec: ConsumerSpec::new(name, producer, &[&format!("{producer}.>")]),
+            handler: handler.clone(),
+            metrics: metrics.clone(),
+        };
+        host = host.task(name, move |t| consumer.run(t));
+    }
+    host
+}
+
 /// Inbox rows older than this can never meet a redelivery: streams keep
 /// messages 7 days.
 pub const INBOX_RETENTION: Duration = Duration::from_secs(8 * 24 * 3600);

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use cityevents_messaging::consumer::{Consumer, ConsumerSpec};
+use cityevents_messaging::consumer;
 use cityevents_messaging::metrics::MessagingMetrics;
 use cityevents_proto::cityevents::feed::v1::feed_service_server::FeedServiceServer;
 use cityevents_runtime::CancellationToken;
@@ -72,20 +72,12 @@ pub async fn build(cfg: Config) -> anyhow::Result<Host> {
         read_after_wait: Duration::from_millis(cfg.feed.read_after_wait_ms),
     };
     let services = ServiceSet::new().with(FeedServiceServer::new(FeedApi::new(state)));
-    let mut host = Host::bind(cfg.server, metrics, services).await?;
-    for (name, producer) in CONSUMERS {
-        let consumer = Consumer {
-            pool: pool.clone(),
-            js: js.clone(),
-            prefix: cfg.nats.stream_prefix.clone(),
-            spec: ConsumerSpec::new(name, producer, &[&format!("{producer}.>")]),
-            handler: Arc::new(Projection {
-                cache: cache.clone(),
-            }),
-            metrics: messaging.clone(),
-        };
-        host = host.task(name, move |t| consumer.run(t));
-    }
+    let host = Host::bind(cfg.server, metrics, services).await?;
+    let projection = Arc::new(Projection {
+        cache: cache.clone(),
+    });
+    let prefix = &cfg.nats.stream_prefix;
+    let host = consumer::follow(host, &CONSUMERS, &pool, &js, prefix, projection, &messaging);
     let sweep = pool.clone();
     Ok(host.task("feed-sweeper", move |t| sweeper(sweep, t)))
 }

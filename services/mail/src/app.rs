@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use cityevents_messaging::consumer::{Consumer, ConsumerSpec};
+use cityevents_messaging::consumer;
 use cityevents_messaging::metrics::MessagingMetrics;
 use cityevents_proto::cityevents::mail::v1::mail_service_server::MailServiceServer;
 use cityevents_runtime::CancellationToken;
@@ -65,18 +65,10 @@ pub async fn build(cfg: Config) -> anyhow::Result<Host> {
         composer: composer.clone(),
     };
     let services = ServiceSet::new().with(MailServiceServer::new(MailApi::new(state)));
-    let mut host = Host::bind(cfg.server, metrics, services).await?;
-    for (name, producer) in CONSUMERS {
-        let consumer = Consumer {
-            pool: pool.clone(),
-            js: js.clone(),
-            prefix: cfg.nats.stream_prefix.clone(),
-            spec: ConsumerSpec::new(name, producer, &[&format!("{producer}.>")]),
-            handler: Arc::new(MailHandler(notifier.clone())),
-            metrics: messaging.clone(),
-        };
-        host = host.task(name, move |t| consumer.run(t));
-    }
+    let host = Host::bind(cfg.server, metrics, services).await?;
+    let handler = Arc::new(MailHandler(notifier));
+    let prefix = &cfg.nats.stream_prefix;
+    let host = consumer::follow(host, &CONSUMERS, &pool, &js, prefix, handler, &messaging);
     let hours = cfg.mail.reminder_hours.max(1);
     let every = Duration::from_secs(cfg.mail.reminder_every_secs.max(1));
     Ok(host
