@@ -2,13 +2,17 @@
 -- other service's database), and what it sent. The outbox and inbox come
 -- from cityevents-messaging.
 
--- People, from auth's stream: where their mail goes, and whether they want
--- anything but security mail.
+-- People, from auth's stream: where their mail goes, and which mail they
+-- want besides security mail (always sent). Unsubscribing turns all off.
 CREATE TABLE people (
-    user_id      uuid PRIMARY KEY,
-    email        text NOT NULL,
-    display_name text NOT NULL,
-    unsubscribed boolean NOT NULL DEFAULT false
+    user_id       uuid PRIMARY KEY,
+    email         text NOT NULL,
+    display_name  text NOT NULL,
+    -- Join and promotion confirmations.
+    confirmations boolean NOT NULL DEFAULT true,
+    -- Changes of time or place, and cancellations.
+    event_changes boolean NOT NULL DEFAULT true,
+    reminders     boolean NOT NULL DEFAULT true
 );
 
 -- Events, from the event stream (newer versions only).

@@ -144,6 +144,58 @@ impl State {
         tracing::info!(%user, "unsubscribed from all but security mail");
         Ok(pb::UnsubscribeResponse {})
     }
+
+    async fn preferences(
+        &self,
+        req: Request<pb::GetPreferencesRequest>,
+    ) -> Result<pb::GetPreferencesResponse> {
+        let me = self.verifier.authenticate(req.metadata()).await?;
+        let mut conn = self.pool.acquire().await?;
+        let person = store::person(&mut conn, me.user_id)
+            .await?
+            .ok_or_else(unknown)?;
+        Ok(pb::GetPreferencesResponse {
+            preferences: Some(to_pb(person.prefs)),
+        })
+    }
+
+    async fn set_preferences(
+        &self,
+        req: Request<pb::SetPreferencesRequest>,
+    ) -> Result<pb::SetPreferencesResponse> {
+        let me = self.verifier.authenticate(req.metadata()).await?;
+        let p = req
+            .into_inner()
+            .preferences
+            .ok_or_else(|| Error::invalid("preferences", "is required"))?;
+        let prefs = store::Preferences {
+            confirmations: p.confirmations,
+            event_changes: p.event_changes,
+            reminders: p.reminders,
+        };
+        let set = store::set_preferences(&self.pool, me.user_id, prefs)
+            .await?
+            .ok_or_else(unknown)?;
+        Ok(pb::SetPreferencesResponse {
+            preferences: Some(to_pb(set)),
+        })
+    }
+}
+
+/// A person auth told us nothing of yet.
+fn unknown() -> Error {
+    Error::new(
+        ErrorCode::NotFound,
+        "no mail address is known for you yet; retry in a moment",
+    )
+}
+
+fn to_pb(p: store::Preferences) -> pb::NotificationPreferences {
+    pb::NotificationPreferences {
+        confirmations: p.confirmations,
+        event_changes: p.event_changes,
+        reminders: p.reminders,
+    }
 }
 
 #[tonic::async_trait]
@@ -161,6 +213,20 @@ impl MailService for MailApi {
         req: Request<pb::SendTestMailRequest>,
     ) -> Reply<pb::SendTestMailResponse> {
         reply(self.state.test(req).await)
+    }
+    #[tracing::instrument(skip_all)]
+    async fn get_preferences(
+        &self,
+        req: Request<pb::GetPreferencesRequest>,
+    ) -> Reply<pb::GetPreferencesResponse> {
+        reply(self.state.preferences(req).await)
+    }
+    #[tracing::instrument(skip_all)]
+    async fn set_preferences(
+        &self,
+        req: Request<pb::SetPreferencesRequest>,
+    ) -> Reply<pb::SetPreferencesResponse> {
+        reply(self.state.set_preferences(req).await)
     }
     #[tracing::instrument(skip_all)]
     async fn unsubscribe(

@@ -264,14 +264,24 @@ impl Notifier {
         let person = store::person(conn, user)
             .await?
             .ok_or_else(|| anyhow::anyhow!("user {user} not known yet"))?;
-        if person.unsubscribed {
-            return Ok(());
-        }
         let e = store::event(conn, event)
             .await?
             .ok_or_else(|| anyhow::anyhow!("event {event} not known yet"))?;
-        let ctx =
-            minijinja::context! { name => person.display_name, event => e.view(&self.composer) };
+        // The streams are not ordered with each other: a join seen only after
+        // its event's cancellation was left out of the cancellation mail, so
+        // it gets that mail now instead of a confirmation.
+        let (template, wanted) = if e.status == "cancelled" {
+            ("event_cancelled", person.prefs.event_changes)
+        } else {
+            (template, person.prefs.confirmations)
+        };
+        if !wanted {
+            return Ok(());
+        }
+        let view = e.view(&self.composer);
+        let ctx = minijinja::context! {
+            name => person.display_name, event => view.clone(), before => view, reason => "",
+        };
         let mail = self.composer.render(
             template,
             &person.email,
@@ -290,7 +300,7 @@ fn person(user: &str, email: &str, name: &str) -> anyhow::Result<Person> {
         user_id: user.parse()?,
         email: email.to_owned(),
         display_name: name.to_owned(),
-        unsubscribed: false,
+        prefs: store::Preferences::default(),
     })
 }
 

@@ -27,7 +27,25 @@ pub struct Person {
     pub user_id: Uuid,
     pub email: String,
     pub display_name: String,
-    pub unsubscribed: bool,
+    pub prefs: Preferences,
+}
+
+/// Which mail besides security mail someone wants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Preferences {
+    pub confirmations: bool,
+    pub event_changes: bool,
+    pub reminders: bool,
+}
+
+impl Default for Preferences {
+    fn default() -> Self {
+        Self {
+            confirmations: true,
+            event_changes: true,
+            reminders: true,
+        }
+    }
 }
 
 pub async fn upsert_person(conn: &mut PgConnection, p: &Person) -> sqlx::Result<()> {
@@ -44,13 +62,41 @@ pub async fn upsert_person(conn: &mut PgConnection, p: &Person) -> sqlx::Result<
 }
 
 pub async fn person(conn: &mut PgConnection, user: Uuid) -> sqlx::Result<Option<Person>> {
-    sqlx::query_as!(
-        Person,
-        "SELECT user_id, email, display_name, unsubscribed FROM people WHERE user_id = $1",
+    let row = sqlx::query!(
+        "SELECT user_id, email, display_name, confirmations, event_changes, reminders FROM people WHERE user_id = $1",
         user
     )
     .fetch_optional(conn)
-    .await
+    .await?;
+    Ok(row.map(|r| Person {
+        user_id: r.user_id,
+        email: r.email,
+        display_name: r.display_name,
+        prefs: Preferences {
+            confirmations: r.confirmations,
+            event_changes: r.event_changes,
+            reminders: r.reminders,
+        },
+    }))
+}
+
+/// Sets `user`'s preferences; `None` if mail does not know them (yet).
+pub async fn set_preferences(
+    pool: &PgPool,
+    user: Uuid,
+    p: Preferences,
+) -> sqlx::Result<Option<Preferences>> {
+    let n = sqlx::query!(
+        "UPDATE people SET confirmations = $2, event_changes = $3, reminders = $4 WHERE user_id = $1",
+        user,
+        p.confirmations,
+        p.event_changes,
+        p.reminders
+    )
+    .execute(pool)
+    .await?
+    .rows_affected();
+    Ok((n == 1).then_some(p))
 }
 
 pub async fn event(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<EventRow>> {
@@ -119,15 +165,23 @@ pub async fn record_registration(
 /// Everyone holding a place or waiting for one at `event` who still wants
 /// mail.
 pub async fn registered(conn: &mut PgConnection, event: Uuid) -> sqlx::Result<Vec<Person>> {
-    sqlx::query_as!(
-        Person,
-        "SELECT DISTINCT p.user_id, p.email, p.display_name, p.unsubscribed
+    let rows = sqlx::query!(
+        "SELECT DISTINCT p.user_id, p.email, p.display_name
          FROM registrations r JOIN people p USING (user_id)
-         WHERE r.event_id = $1 AND r.status IN ('confirmed', 'waitlisted', 'checked_in') AND NOT p.unsubscribed",
+         WHERE r.event_id = $1 AND r.status IN ('confirmed', 'waitlisted', 'checked_in') AND p.event_changes",
         event
     )
     .fetch_all(conn)
-    .await
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Person {
+            user_id: r.user_id,
+            email: r.email,
+            display_name: r.display_name,
+            prefs: Preferences::default(),
+        })
+        .collect())
 }
 
 /// Logs `mail` for sending, once per (cause, recipient, template); returns
@@ -206,14 +260,12 @@ pub async fn mark_failed(
 
 /// Non-security mail off for `user`; returns whether they were known.
 pub async fn unsubscribe(pool: &PgPool, user: Uuid) -> sqlx::Result<bool> {
-    let n = sqlx::query!(
-        "UPDATE people SET unsubscribed = true WHERE user_id = $1",
-        user
-    )
-    .execute(pool)
-    .await?
-    .rows_affected();
-    Ok(n == 1)
+    let off = Preferences {
+        confirmations: false,
+        event_changes: false,
+        reminders: false,
+    };
+    Ok(set_preferences(pool, user, off).await?.is_some())
 }
 
 /// A confirmed person and an event starting within `hours`, who joined
@@ -230,7 +282,7 @@ pub async fn due_reminders(pool: &PgPool, hours: i64, limit: i64) -> sqlx::Resul
            FROM events e JOIN registrations r USING (event_id) JOIN people p USING (user_id)
            WHERE e.status = 'published' AND e.starts_at > now()
              AND e.starts_at <= now() + make_interval(hours => $1::int)
-             AND r.status IN ('confirmed', 'checked_in') AND NOT p.unsubscribed
+             AND r.status IN ('confirmed', 'checked_in') AND p.reminders
              AND r.joined_at < e.starts_at - make_interval(hours => $1::int)
              AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.template = 'reminder' AND d.recipient = p.email
                              AND d.message_id = 'reminder:' || e.event_id || ':' || extract(epoch FROM e.starts_at)::bigint)
@@ -258,7 +310,7 @@ pub async fn due_reminders(pool: &PgPool, hours: i64, limit: i64) -> sqlx::Resul
                 user_id: r.user_id,
                 email: r.email,
                 display_name: r.display_name,
-                unsubscribed: false,
+                prefs: Preferences::default(),
             },
         })
         .collect())

@@ -302,6 +302,29 @@ pub struct SearchCalendarRequest {
     #[prost(message, optional, tag = "1")]
     pub search: ::core::option::Option<super::super::feed::v1::SearchRequest>,
 }
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct GetNotificationPreferencesRequest {}
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct GetNotificationPreferencesResponse {
+    #[prost(message, optional, tag = "1")]
+    pub preferences: ::core::option::Option<
+        super::super::mail::v1::NotificationPreferences,
+    >,
+}
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct UpdateNotificationPreferencesRequest {
+    #[prost(message, optional, tag = "1")]
+    pub preferences: ::core::option::Option<
+        super::super::mail::v1::NotificationPreferences,
+    >,
+}
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct UpdateNotificationPreferencesResponse {
+    #[prost(message, optional, tag = "1")]
+    pub preferences: ::core::option::Option<
+        super::super::mail::v1::NotificationPreferences,
+    >,
+}
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct UnsubscribeFromMailRequest {
     #[prost(string, tag = "1")]
@@ -676,6 +699,66 @@ pub mod account_service_client {
                 );
             self.inner.unary(req, path, codec).await
         }
+        /// The caller's choice of mail besides security mail
+        /// (cityevents.mail.v1.NotificationPreferences).
+        pub async fn get_notification_preferences(
+            &mut self,
+            request: impl tonic::IntoRequest<super::GetNotificationPreferencesRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::GetNotificationPreferencesResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/cityevents.api.v1.AccountService/GetNotificationPreferences",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(
+                    GrpcMethod::new(
+                        "cityevents.api.v1.AccountService",
+                        "GetNotificationPreferences",
+                    ),
+                );
+            self.inner.unary(req, path, codec).await
+        }
+        pub async fn update_notification_preferences(
+            &mut self,
+            request: impl tonic::IntoRequest<super::UpdateNotificationPreferencesRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::UpdateNotificationPreferencesResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/cityevents.api.v1.AccountService/UpdateNotificationPreferences",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(
+                    GrpcMethod::new(
+                        "cityevents.api.v1.AccountService",
+                        "UpdateNotificationPreferences",
+                    ),
+                );
+            self.inner.unary(req, path, codec).await
+        }
         /// UnsubscribeFromMail is where a mail's List-Unsubscribe link points
         /// (one-click, RFC 8058: the form body mail clients send is ignored).
         pub async fn unsubscribe_from_mail(
@@ -797,6 +880,22 @@ pub mod account_service_server {
             request: tonic::Request<super::ResetPasswordRequest>,
         ) -> std::result::Result<
             tonic::Response<super::ResetPasswordResponse>,
+            tonic::Status,
+        >;
+        /// The caller's choice of mail besides security mail
+        /// (cityevents.mail.v1.NotificationPreferences).
+        async fn get_notification_preferences(
+            &self,
+            request: tonic::Request<super::GetNotificationPreferencesRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::GetNotificationPreferencesResponse>,
+            tonic::Status,
+        >;
+        async fn update_notification_preferences(
+            &self,
+            request: tonic::Request<super::UpdateNotificationPreferencesRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::UpdateNotificationPreferencesResponse>,
             tonic::Status,
         >;
         /// UnsubscribeFromMail is where a mail's List-Unsubscribe link points
@@ -1244,6 +1343,112 @@ pub mod account_service_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = ResetPasswordSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/cityevents.api.v1.AccountService/GetNotificationPreferences" => {
+                    #[allow(non_camel_case_types)]
+                    struct GetNotificationPreferencesSvc<T: AccountService>(pub Arc<T>);
+                    impl<
+                        T: AccountService,
+                    > tonic::server::UnaryService<
+                        super::GetNotificationPreferencesRequest,
+                    > for GetNotificationPreferencesSvc<T> {
+                        type Response = super::GetNotificationPreferencesResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<
+                                super::GetNotificationPreferencesRequest,
+                            >,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as AccountService>::get_notification_preferences(
+                                        &inner,
+                                        request,
+                                    )
+                                    .await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = GetNotificationPreferencesSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/cityevents.api.v1.AccountService/UpdateNotificationPreferences" => {
+                    #[allow(non_camel_case_types)]
+                    struct UpdateNotificationPreferencesSvc<T: AccountService>(
+                        pub Arc<T>,
+                    );
+                    impl<
+                        T: AccountService,
+                    > tonic::server::UnaryService<
+                        super::UpdateNotificationPreferencesRequest,
+                    > for UpdateNotificationPreferencesSvc<T> {
+                        type Response = super::UpdateNotificationPreferencesResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<
+                                super::UpdateNotificationPreferencesRequest,
+                            >,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as AccountService>::update_notification_preferences(
+                                        &inner,
+                                        request,
+                                    )
+                                    .await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = UpdateNotificationPreferencesSvc(inner);
                         let codec = tonic_prost::ProstCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(

@@ -137,6 +137,38 @@ impl AccountService for Api {
         ok(api::ResetPasswordResponse {})
     }
 
+    async fn get_notification_preferences(
+        &self,
+        req: Request<api::GetNotificationPreferencesRequest>,
+    ) -> Reply<api::GetNotificationPreferencesResponse> {
+        let (caller, _) = self.edge.signed_in(&req).await?;
+        let out = caller.outbound(&req, mail::GetPreferencesRequest {});
+        let r = answer(self.backends.mail.clone().get_preferences(out)).await?;
+        ok(api::GetNotificationPreferencesResponse {
+            preferences: r.preferences,
+        })
+    }
+
+    async fn update_notification_preferences(
+        &self,
+        req: Request<api::UpdateNotificationPreferencesRequest>,
+    ) -> Reply<api::UpdateNotificationPreferencesResponse> {
+        let (caller, _) = self.edge.signed_in(&req).await?;
+        let msg = mail::SetPreferencesRequest {
+            preferences: req.get_ref().preferences,
+        };
+        let r = answer(
+            self.backends
+                .mail
+                .clone()
+                .set_preferences(caller.outbound(&req, msg)),
+        )
+        .await?;
+        ok(api::UpdateNotificationPreferencesResponse {
+            preferences: r.preferences,
+        })
+    }
+
     async fn unsubscribe_from_mail(
         &self,
         req: Request<api::UnsubscribeFromMailRequest>,

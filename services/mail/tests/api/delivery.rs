@@ -158,7 +158,10 @@ async fn unsubscribing_stops_all_but_security_mail() {
     let first = p.event(&org, "First", 48).await;
     p.join(&ben, &first).await;
     let mails = p.wait_for(&ben.email, 2).await;
-    let link = read(&mails[1]).unsubscribe.unwrap();
+    let link = mails
+        .iter()
+        .find_map(|m| read(m).unsubscribe)
+        .expect("the confirmation's List-Unsubscribe");
     let token = link
         .trim_matches(['<', '>'])
         .rsplit('/')
@@ -208,4 +211,68 @@ async fn unsubscribing_stops_all_but_security_mail() {
         ["verify_email", "join_confirmed", "reset_password"],
         "no confirmation of the second"
     );
+}
+
+#[tokio::test]
+async fn preferences_choose_which_mail_comes_besides_security_mail() {
+    let p = post().await;
+    let org = p.sign_up("Olga").await;
+    let ben = p.sign_up("Ben").await;
+    p.wait_for(&ben.email, 1).await;
+    let mut mail = p.mail.clone();
+    let got = mail
+        .get_preferences(authed(pb::GetPreferencesRequest {}, &ben.token))
+        .await
+        .unwrap();
+    let all = pb::NotificationPreferences {
+        confirmations: true,
+        event_changes: true,
+        reminders: true,
+    };
+    assert_eq!(got.into_inner().preferences, Some(all));
+    let no_confirmations = pb::NotificationPreferences {
+        confirmations: false,
+        ..all
+    };
+    let req = pb::SetPreferencesRequest {
+        preferences: Some(no_confirmations),
+    };
+    mail.set_preferences(authed(req, &ben.token)).await.unwrap();
+
+    let e = p.event(&org, "Quiz night", 48).await;
+    p.join(&ben, &e).await;
+    let req = cityevents_proto::cityevents::event::v1::CancelEventRequest {
+        event_id: e.id.clone(),
+        expected_version: e.version,
+        reason: "the host is ill".into(),
+    };
+    p.events
+        .clone()
+        .cancel_event(authed(req, &org.token))
+        .await
+        .unwrap();
+    let mails = p.wait_for(&ben.email, 2).await;
+    assert_eq!(
+        read(&mails[1]).subject,
+        "Cancelled: Quiz night",
+        "changes still come"
+    );
+    let templates: Vec<String> = deliveries(&p, &ben.email)
+        .await
+        .into_iter()
+        .map(|d| d.0)
+        .collect();
+    assert_eq!(
+        templates,
+        ["verify_email", "event_cancelled"],
+        "no confirmation"
+    );
+
+    let stranger = p
+        .world
+        .token(uuid::Uuid::now_v7(), cityevents_authn::Role::User, true);
+    let unknown = mail
+        .get_preferences(authed(pb::GetPreferencesRequest {}, &stranger))
+        .await;
+    assert_eq!(unknown.unwrap_err().code(), tonic::Code::NotFound);
 }
