@@ -16,7 +16,7 @@ PY="$TOOLS/venv/bin/python"
   "$TOOLS/venv/bin/pip" install -q --disable-pip-version-check 'icalendar==6.*'
 GOOGLEAPIS=$(bash "$ROOT/scripts/proto-deps.sh")
 "$PY" -m grpc_tools.protoc -I "$ROOT/proto" -I "$GOOGLEAPIS" --python_out="$E2E/stubs" --grpc_python_out="$E2E/stubs" \
-  "$ROOT"/proto/cityevents/{api,auth,event,feed,join,messaging}/v1/*.proto
+  "$ROOT"/proto/cityevents/{api,auth,event,feed,join,mail,media,messaging}/v1/*.proto
 
 log "building the binaries"
 (cd "$ROOT" && SQLX_OFFLINE=true cargo build -q --bins)
