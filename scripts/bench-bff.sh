@@ -27,7 +27,7 @@ log "building the binaries ($PROFILE)"
 machine_line
 MESH_PROFILE=$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")
 source "$ROOT/scripts/mesh.sh"
-mesh_init "$B" benchbff 51080
+mesh_init "$B" benchbff 21080
 MESH_ENV[bff]="CITYEVENTS_EDGE__TRUSTED_PROXIES=[\"127.0.0.1\"]"
 for svc in smtp auth event join feed mail bff; do start "$svc"; done
 LOADGEN="$BIN/loadgen"

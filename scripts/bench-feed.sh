@@ -21,7 +21,7 @@ log "building the binaries ($PROFILE)"
 (cd "$ROOT" && SQLX_OFFLINE=true cargo build -q --profile "$PROFILE" --locked -p auth -p feed -p cityevents-loadgen)
 MESH_PROFILE=$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")
 source "$ROOT/scripts/mesh.sh"
-mesh_init "$B" benchfeed 51090
+mesh_init "$B" benchfeed 21090
 start auth
 LOADGEN="$BIN/loadgen"
 CITYEVENTS_TOKENS__SIGNING_KEY_FILES="[\"$M/auth.pem\"]" "$BIN/auth" bench-tokens 2000 >"$B/tokens.txt"

@@ -21,7 +21,7 @@ GOOGLEAPIS=$(bash "$ROOT/scripts/proto-deps.sh")
 log "building the binaries"
 (cd "$ROOT" && SQLX_OFFLINE=true cargo build -q --bins)
 source "$ROOT/scripts/mesh.sh"
-mesh_init "$E2E" e2e 51070
+mesh_init "$E2E" e2e 21070
 for svc in smtp auth event join feed mail bff; do start "$svc"; done
 STUBS="$E2E/stubs" "$PY" "$ROOT/tests/e2e/journey.py" "127.0.0.1:${PORT[bff]}" "$M/mails" "$E2E/handoff.json"
 

@@ -21,7 +21,7 @@ GOOGLEAPIS=$(bash "$ROOT/scripts/proto-deps.sh")
 log "building the binaries"
 (cd "$ROOT" && SQLX_OFFLINE=true cargo build -q --bins)
 source "$ROOT/scripts/mesh.sh"
-mesh_init "$F" faults 51060
+mesh_init "$F" faults 21060
 start auth
 start event
 start join

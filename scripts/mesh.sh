@@ -1,7 +1,8 @@
 # Sourced by faults.sh and e2e.sh: runs the built binaries (not in-process)
 # on fixed loopback ports against databases <db>_<service> and streams under
 # a fresh prefix. Needs lib.sh sourced first.
-#   mesh_init DIR DB PORT_BASE   keys, databases, ports (PORT_BASE+1 … +7)
+#   mesh_init DIR DB PORT_BASE   keys, databases, ports (PORT_BASE+1 … +7, admin +101 … +106;
+#                                keep them under 32768, clear of the kernel's ephemeral ports)
 #   start smtp                   the SMTP catcher (mails kept in DIR/mails)
 #   start SERVICE                starts it and waits for its health
 # MESH_PROFILE=release runs the optimised binaries; MESH_ENV[svc]="K=V …"
@@ -18,7 +19,7 @@ mesh_init() {
     psql -q -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -c "DROP DATABASE IF EXISTS ${MESH_DB}_$svc" -c "CREATE DATABASE ${MESH_DB}_$svc"
   done
   declare -gA PORT=([auth]=$((base + 1)) [event]=$((base + 2)) [join]=$((base + 3)) [bff]=$((base + 4)) [feed]=$((base + 5)) [mail]=$((base + 6)) [smtp]=$((base + 7)))
-  declare -gA ADMIN=([auth]=$((base + 9101)) [event]=$((base + 9102)) [join]=$((base + 9103)) [bff]=$((base + 9104)) [feed]=$((base + 9105)) [mail]=$((base + 9106)))
+  declare -gA ADMIN=([auth]=$((base + 101)) [event]=$((base + 102)) [join]=$((base + 103)) [bff]=$((base + 104)) [feed]=$((base + 105)) [mail]=$((base + 106)))
   trap stop_all EXIT
 }
 
@@ -60,7 +61,8 @@ start() {
     "$BIN/$svc" serve >>"$M/$svc.log" 2>&1 &
   echo $! >"$M/$svc.pid"
   for _ in $(seq 100); do
-    grpcurl -plaintext -d '{}' "127.0.0.1:${PORT[$svc]}" grpc.health.v1.Health/Check >/dev/null 2>&1 && return
+    kill -0 "$(cat "$M/$svc.pid")" 2>/dev/null || break
+    grpcurl -plaintext -connect-timeout 1 -max-time 2 -d '{}' "127.0.0.1:${PORT[$svc]}" grpc.health.v1.Health/Check >/dev/null 2>&1 && return
     sleep 0.1
   done
   log "$svc did not start"; tail -20 "$M/$svc.log"; exit 1

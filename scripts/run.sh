@@ -36,10 +36,10 @@ start() {
     env "${db[@]}" "$@" nohup "$BIN/$name" serve >"$RUN/$name.log" 2>&1 &
   echo $! >"$RUN/$name.pid"
   for _ in $(seq 100); do
-    grpcurl -plaintext -d '{}' "127.0.0.1:$grpc" grpc.health.v1.Health/Check >/dev/null 2>&1 && break
+    grpcurl -plaintext -connect-timeout 1 -max-time 2 -d '{}' "127.0.0.1:$grpc" grpc.health.v1.Health/Check >/dev/null 2>&1 && break
     sleep 0.1
   done
-  grpcurl -plaintext -d '{}' "127.0.0.1:$grpc" grpc.health.v1.Health/Check >/dev/null || {
+  grpcurl -plaintext -connect-timeout 1 -max-time 2 -d '{}' "127.0.0.1:$grpc" grpc.health.v1.Health/Check >/dev/null || {
     log "$name did not become healthy; see $RUN/$name.log"; tail -5 "$RUN/$name.log"; exit 1; }
 }
 
