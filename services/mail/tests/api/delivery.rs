@@ -241,6 +241,20 @@ async fn preferences_choose_which_mail_comes_besides_security_mail() {
 
     let e = p.event(&org, "Quiz night", 48).await;
     p.join(&ben, &e).await;
+    // Mail has handled the join (and, with confirmations off, sent nothing).
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while sqlx::query_scalar::<_, i64>("SELECT count(*) FROM registrations")
+        .fetch_one(&p.pool)
+        .await
+        .unwrap()
+        == 0
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the join never reached mail"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let req = cityevents_proto::cityevents::event::v1::CancelEventRequest {
         event_id: e.id.clone(),
         expected_version: e.version,
