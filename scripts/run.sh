@@ -65,6 +65,11 @@ unsubscribe_key="$RUN/unsubscribe.key"
 [ -f "$unsubscribe_key" ] || head -c 32 /dev/urandom | base64 >"$unsubscribe_key"
 start mail 50056 9106 CITYEVENTS_AUTH__ENDPOINT=http://127.0.0.1:50051 CITYEVENTS_LINK_SEAL__KEY_FILES="[\"$seal\"]" \
   CITYEVENTS_SMTP__PORT=2525 CITYEVENTS_MAIL__UNSUBSCRIBE_KEY="$(cat "$unsubscribe_key")"
+# Images (kept under the run folder; URLs signed with a key made once).
+media_key="$RUN/media-url.key"
+[ -f "$media_key" ] || echo "k1:$(head -c 24 /dev/urandom | base64 | tr '+/' '-_')" >"$media_key"
+start media 50055 9105 CITYEVENTS_AUTH__ENDPOINT=http://127.0.0.1:50051 \
+  CITYEVENTS_MEDIA__STORAGE_PATH="$RUN/media" CITYEVENTS_MEDIA__URL_KEYS="[\"$(cat "$media_key")\"]"
 # The public edge: gRPC, gRPC-web, REST/JSON and server-sent events on :8080.
 start bff 8080 9107 CITYEVENTS_AUTH__ENDPOINT=http://127.0.0.1:50051 CITYEVENTS_EVENT__ENDPOINT=http://127.0.0.1:50052 \
   CITYEVENTS_JOIN__ENDPOINT=http://127.0.0.1:50053 CITYEVENTS_FEED__ENDPOINT=http://127.0.0.1:50054 \
@@ -106,6 +111,7 @@ CityEvents is running. The public API (gRPC, gRPC-web, REST/JSON) is at http://1
   event    gRPC  127.0.0.1:50052   metrics http://127.0.0.1:9102/metrics   log $RUN/event.log
   join     gRPC  127.0.0.1:50053   metrics http://127.0.0.1:9103/metrics   log $RUN/join.log
   feed     gRPC  127.0.0.1:50054   metrics http://127.0.0.1:9104/metrics   log $RUN/feed.log
+  media    gRPC  127.0.0.1:50055   metrics http://127.0.0.1:9105/metrics   log $RUN/media.log   images in $RUN/media
   mail     gRPC  127.0.0.1:50056   metrics http://127.0.0.1:9106/metrics   log $RUN/mail.log
   mails    every mail sent is a file in $MAILS (a local SMTP catcher on 127.0.0.1:2525)
   postgres $(pg_url)   redis redis://127.0.0.1:$REDIS_PORT   nats nats://127.0.0.1:$NATS_PORT

@@ -43,10 +43,9 @@ pub async fn build(cfg: Config) -> anyhow::Result<Host> {
         redis.conn.clone(),
     );
     let (jobs, queue) = mpsc::channel(work::QUEUE);
-    let recovered = work::recover(&pool, store.as_ref(), &jobs).await?;
-    if recovered > 0 {
-        tracing::info!(recovered, "unfinished uploads queued again");
-    }
+    // Re-queued beside the workers (not before them: more than the queue
+    // holds would wait for a worker that has not started).
+    let recovery = (pool.clone(), store.clone(), jobs.clone());
     let workers = Workers {
         jobs: queue,
         pool: pool.clone(),
@@ -72,7 +71,22 @@ pub async fn build(cfg: Config) -> anyhow::Result<Host> {
     let services = ServiceSet::new().with(server);
     Ok(Host::bind(cfg.server, metrics, services)
         .await?
-        .task("media-workers", move |t| workers.run(t)))
+        .task("media-workers", move |t| workers.run(t))
+        .task("media-recovery", move |t| async move {
+            let (pool, store, jobs) = recovery;
+            tokio::select! {
+                () = t.cancelled() => return Ok(()),
+                n = work::recover(&pool, store.as_ref(), &jobs) => {
+                    let n = n?;
+                    if n > 0 {
+                        tracing::info!(recovered = n, "unfinished uploads queued again");
+                    }
+                }
+            }
+            // A host task that ends stops the service: wait for shutdown.
+            t.cancelled().await;
+            Ok(())
+        }))
 }
 
 /// Applies the migrations and returns (the chart's pre-upgrade hook).
