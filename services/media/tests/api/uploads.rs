@@ -334,11 +334,16 @@ async fn uploads_a_restart_cut_short_are_finished_at_the_next_start() {
     let bytes = picture(ImageFormat::Png);
     let sha: String = {
         use sha2::Digest;
-        sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect()
+        sha2::Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
     };
     std::fs::create_dir_all(m.dir.path().join("uploads")).unwrap();
     std::fs::write(m.dir.path().join("uploads").join(&sha), &bytes).unwrap();
-    let pool = sqlx::PgPool::connect(m.cfg.database.url.expose()).await.unwrap();
+    let pool = sqlx::PgPool::connect(m.cfg.database.url.expose())
+        .await
+        .unwrap();
     let id = uuid::Uuid::now_v7();
     sqlx::query(
         "INSERT INTO images (image_id, owner_id, sha256, content_type, width, height, size_bytes, status)
@@ -355,10 +360,22 @@ async fn uploads_a_restart_cut_short_are_finished_at_the_next_start() {
     let host = media::build(m.cfg.clone()).await.unwrap();
     let addr = host.grpc_addr();
     tokio::spawn(host.run(m.stop.clone()));
-    let channel = Channel::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap();
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
     let mut m = m;
     m.client = MediaServiceClient::new(channel);
     let ready = m.settled(&id.to_string()).await;
-    assert_eq!(ready.status, pb::ImageStatus::Ready as i32, "{}", ready.error);
-    assert!(!m.dir.path().join("uploads").join(&sha).exists(), "the upload's bytes are let go");
+    assert_eq!(
+        ready.status,
+        pb::ImageStatus::Ready as i32,
+        "{}",
+        ready.error
+    );
+    assert!(
+        !m.dir.path().join("uploads").join(&sha).exists(),
+        "the upload's bytes are let go"
+    );
 }
