@@ -20,11 +20,12 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 VENV="$TOOLS/venv"
-if [ ! -x "$VENV/bin/buf" ] || ! "$VENV/bin/python" -c 'import grpc_tools, google.api.http_pb2, aiosmtpd' 2>/dev/null; then
-  log "installing buf, grpcio-tools, googleapis-common-protos and aiosmtpd into $VENV"
+if [ ! -x "$VENV/bin/buf" ] || ! "$VENV/bin/python" -c 'import grpc_tools, google.api.http_pb2, aiosmtpd, moto' 2>/dev/null; then
+  log "installing buf, grpcio-tools, googleapis-common-protos, aiosmtpd and moto (an S3 server) into $VENV"
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q --disable-pip-version-check \
-    'buf-bin==1.*' 'grpcio-tools==1.*' 'googleapis-common-protos==1.*' 'pytest==8.*' 'aiosmtpd==1.4.*'
+    'buf-bin==1.*' 'grpcio-tools==1.*' 'googleapis-common-protos==1.*' 'pytest==8.*' 'aiosmtpd==1.4.*' \
+    'moto[server]==5.*'
 fi
 mkdir -p "$TOOLS/bin"
 ln -sf "$VENV/bin/buf" "$TOOLS/bin/buf"

@@ -13,3 +13,25 @@ include!("gen/mod.rs");
 
 /// Encoded `FileDescriptorSet` of every contract and its imports.
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!("gen/descriptor.bin");
+
+/// The event snapshot an `event.*` domain event carries (with the reason,
+/// for `event.cancelled`); `None` if the message has no event.
+pub fn event_snapshot(
+    event_type: &str,
+    payload: &[u8],
+) -> Result<Option<(cityevents::event::v1::Event, String)>, prost::DecodeError> {
+    use cityevents::event::v1 as ev;
+    use prost::Message;
+    Ok(match event_type {
+        "event.cancelled" => {
+            let m = ev::EventCancelled::decode(payload)?;
+            m.event.map(|e| (e, m.reason))
+        }
+        "event.hidden" | "event.unhidden" => ev::EventModerated::decode(payload)?
+            .event
+            .map(|e| (e, String::new())),
+        _ => ev::EventChanged::decode(payload)?
+            .event
+            .map(|e| (e, String::new())),
+    })
+}

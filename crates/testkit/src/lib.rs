@@ -4,6 +4,7 @@
 //! prefixes, and a running auth service whose key mints tokens for any user.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod s3;
 pub mod smtp;
 
 use std::net::SocketAddr;

@@ -13,7 +13,8 @@ pub struct SmtpCatcher {
     child: Option<Child>,
 }
 
-fn python() -> String {
+/// The project's virtualenv's Python (or `CE_PYTHON`).
+pub(crate) fn python() -> String {
     std::env::var("CE_PYTHON").unwrap_or_else(|_| {
         let state = std::env::var("CE_STATE_DIR").unwrap_or_else(|_| {
             format!(

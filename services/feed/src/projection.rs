@@ -78,13 +78,8 @@ impl Batch {
         };
         match producer {
             "event" => {
-                let event = match kind {
-                    "cancelled" => ev::EventCancelled::decode(payload)?.event,
-                    "hidden" | "unhidden" => ev::EventModerated::decode(payload)?.event,
-                    _ => ev::EventChanged::decode(payload)?.event,
-                };
-                let event =
-                    event.ok_or_else(|| anyhow::anyhow!("{} without an event", env.r#type))?;
+                let (event, _) = cityevents_proto::event_snapshot(&env.r#type, payload)?
+                    .ok_or_else(|| anyhow::anyhow!("{} without an event", env.r#type))?;
                 let id: Uuid = event.id.parse()?;
                 if self
                     .events

@@ -184,18 +184,8 @@ impl Notifier {
     /// Keeps the event; tells everyone registered when it is cancelled, or
     /// when its time or place changed.
     async fn event(&self, conn: &mut PgConnection, env: &Envelope) -> anyhow::Result<()> {
-        let payload = env.payload.as_slice();
-        let (event, reason) = match env.r#type.as_str() {
-            "event.cancelled" => {
-                let m = ev::EventCancelled::decode(payload)?;
-                (m.event, m.reason)
-            }
-            "event.hidden" | "event.unhidden" => {
-                (ev::EventModerated::decode(payload)?.event, String::new())
-            }
-            _ => (ev::EventChanged::decode(payload)?.event, String::new()),
-        };
-        let event = event.ok_or_else(|| anyhow::anyhow!("{} without an event", env.r#type))?;
+        let (event, reason) = cityevents_proto::event_snapshot(&env.r#type, &env.payload)?
+            .ok_or_else(|| anyhow::anyhow!("{} without an event", env.r#type))?;
         let new = EventRow::of(&event)?;
         let old = store::event(conn, new.event_id).await?;
         if !store::upsert_event(conn, &new).await? {

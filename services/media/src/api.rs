@@ -6,8 +6,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
+use futures::StreamExt;
 use object_store::{ObjectStore, ObjectStoreExt};
-use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 use tokio::sync::mpsc;
 use tonic::{Request, Streaming};
@@ -20,9 +21,10 @@ use cityevents_proto::cityevents::media::v1::{
 use cityevents_runtime::error::{Reply, reply};
 use cityevents_runtime::{Error, ErrorCode, Result, parse};
 
-use crate::check::{self, ALLOWED, Limits};
+use crate::check::{ALLOWED, Limits};
+use crate::receive::{self, Received, Rules};
 use crate::sign::UrlSigner;
-use crate::store::{self, ImageRow};
+use crate::store::{self, ImageRow, NotAttachable};
 use crate::work::Job;
 
 pub struct State {
@@ -34,6 +36,8 @@ pub struct State {
     pub limits: Limits,
     pub max_bytes: u64,
     pub url_ttl: Duration,
+    /// See [`Rules::part_size`].
+    pub part_size: usize,
 }
 
 #[derive(Clone)]
@@ -49,8 +53,8 @@ impl MediaApi {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+fn broke(_: tonic::Status) -> Error {
+    Error::invalid("chunk", "the upload stream broke off; send it again")
 }
 
 impl State {
@@ -60,7 +64,6 @@ impl State {
     ) -> Result<pb::UploadResponse> {
         let me = self.verifier.authenticate(req.metadata()).await?;
         let mut stream = req.into_inner();
-        let broke = |_| Error::invalid("chunk", "the upload stream broke off; send it again");
         let meta = match stream.message().await.map_err(broke)?.and_then(|m| m.part) {
             Some(Part::Metadata(m)) => m,
             _ => {
@@ -70,78 +73,72 @@ impl State {
                 ));
             }
         };
-        let declared = u64::try_from(meta.size_bytes).unwrap_or(0);
-        if declared == 0 || declared > self.max_bytes {
+        let declared = u64::try_from(meta.size_bytes).map_err(|_| {
+            Error::invalid("metadata.size_bytes", "must not be negative (0: unknown)")
+        })?;
+        if declared > self.max_bytes {
             return Err(Error::invalid(
                 "metadata.size_bytes",
-                format!("must be 1 to {} bytes", self.max_bytes),
+                format!("must be at most {} bytes", self.max_bytes),
             ));
         }
         let allowed = ["image/jpeg", "image/png", "image/webp"];
-        if !allowed.contains(&meta.content_type.as_str()) {
+        if !meta.content_type.is_empty() && !allowed.contains(&meta.content_type.as_str()) {
             return Err(Error::invalid(
                 "metadata.content_type",
                 format!("must be one of {ALLOWED}: {}", allowed.join(", ")),
             ));
         }
-        let mut bytes = Vec::with_capacity(usize::try_from(declared).unwrap_or(0));
-        while let Some(msg) = stream.message().await.map_err(broke)? {
-            let Some(Part::Chunk(chunk)) = msg.part else {
-                return Err(Error::invalid("metadata", "comes once, first"));
-            };
-            if (bytes.len() + chunk.len()) as u64 > declared {
-                return Err(Error::invalid(
-                    "chunk",
-                    "more bytes than metadata.size_bytes declared",
-                ));
-            }
-            bytes.extend_from_slice(&chunk);
-        }
-        if bytes.len() as u64 != declared {
-            return Err(Error::invalid(
-                "chunk",
-                "fewer bytes than metadata.size_bytes declared (cut off?)",
-            ));
-        }
-        let checked = check::check(&bytes, self.limits)?;
-        let sha = hex(&Sha256::digest(&bytes));
+        let mut chunks = stream.map(|m| match m.map_err(broke)?.part {
+            Some(Part::Chunk(c)) => Ok(Bytes::from(c)),
+            _ => Err(Error::invalid("metadata", "comes once, first")),
+        });
+        let rules = Rules {
+            declared,
+            max_bytes: self.max_bytes,
+            limits: self.limits,
+            part_size: self.part_size,
+        };
+        let got = receive::receive(&mut chunks, rules, self.store.clone()).await?;
+        let kept = self.keep(me.user_id, &got).await;
+        // Whatever happened, the incoming copy is not needed any more.
+        let _ = self.store.delete(&got.path).await;
+        kept.map(|row| pb::UploadResponse {
+            image: Some(row.into()),
+        })
+    }
+
+    /// Records a received upload and queues its processing, unless these
+    /// bytes are known already.
+    async fn keep(&self, owner: Uuid, got: &Received) -> Result<ImageRow> {
         let row = ImageRow {
             image_id: Uuid::now_v7(),
-            owner_id: me.user_id,
-            sha256: sha.clone(),
-            content_type: checked.content_type().to_owned(),
-            width: i32::try_from(checked.width).unwrap_or(i32::MAX),
-            height: i32::try_from(checked.height).unwrap_or(i32::MAX),
-            size_bytes: bytes.len() as i64,
+            owner_id: owner,
+            sha256: got.sha.clone(),
+            content_type: got.checked.content_type().to_owned(),
+            width: i32::try_from(got.checked.width).unwrap_or(i32::MAX),
+            height: i32::try_from(got.checked.height).unwrap_or(i32::MAX),
+            size_bytes: i64::try_from(got.size).unwrap_or(i64::MAX),
             status: String::new(),
             error: String::new(),
             variants: Vec::new(),
         };
         let (row, new) = store::insert(&self.pool, &row).await?;
         if !new {
-            return Ok(pb::UploadResponse {
-                image: Some(row.into()),
-            });
+            return Ok(row);
         }
         // Someone sent these bytes before: their variants serve this image too.
-        if let Some(variants) = store::variants_of(&self.pool, &sha).await? {
-            store::finish(&self.pool, &sha, &variants, None).await?;
-            let row = store::get(&self.pool, row.image_id).await?.unwrap_or(row);
-            return Ok(pb::UploadResponse {
-                image: Some(row.into()),
-            });
+        if let Some(variants) = store::variants_of(&self.pool, &got.sha).await? {
+            store::finish(&self.pool, &got.sha, &variants, None).await?;
+            return Ok(store::get(&self.pool, row.image_id).await?.unwrap_or(row));
         }
-        store::put(
-            self.store.as_ref(),
-            &store::upload_path(&sha),
-            bytes.clone(),
-        )
-        .await
-        .map_err(|e| Error::unavailable(anyhow::anyhow!("storing the upload: {e}")))?;
+        self.store
+            .copy(&got.path, &store::upload_path(&got.sha))
+            .await
+            .map_err(|e| Error::unavailable(anyhow::anyhow!("keeping an upload: {e}")))?;
         let job = Job {
-            sha,
-            format: checked.format,
-            bytes: bytes.into(),
+            sha: got.sha.clone(),
+            format: got.checked.format,
         };
         if self.jobs.try_send(job).is_err() {
             // Kept: the next start's recovery pass makes its variants.
@@ -152,9 +149,7 @@ impl State {
             .with_reason("OVERLOADED")
             .with_retry_after(Duration::from_secs(5)));
         }
-        Ok(pb::UploadResponse {
-            image: Some(row.into()),
-        })
+        Ok(row)
     }
 
     async fn image(&self, id: &str) -> Result<ImageRow> {
@@ -162,6 +157,25 @@ impl State {
         store::get(&self.pool, id)
             .await?
             .ok_or_else(|| Error::new(ErrorCode::NotFound, "no such image"))
+    }
+
+    /// When URLs signed now expire: at least `url_ttl` from now, rounded up
+    /// to a quarter of it, so a URL stays the same for a while and
+    /// browsers can cache what it names.
+    fn expiry(&self) -> i64 {
+        let ttl = i64::try_from(self.url_ttl.as_secs())
+            .unwrap_or(i64::MAX / 4)
+            .max(4);
+        let step = ttl / 4;
+        let at = chrono::Utc::now().timestamp() + ttl;
+        (at + step - 1) / step * step
+    }
+
+    /// A signed URL of `image`'s `variant` (WebP; `.jpg` serves JPEG).
+    fn url(&self, image: Uuid, variant: &str, ext: &str, exp: i64) -> String {
+        let resource = format!("/media/{image}/{variant}");
+        let query = self.signer.sign(&resource, exp);
+        format!("{resource}.{ext}?{query}")
     }
 
     async fn signed_url(
@@ -183,14 +197,93 @@ impl State {
             "jpeg" | "jpg" => "jpg",
             _ => return Err(Error::invalid("format", "must be webp or jpeg")),
         };
-        let exp = chrono::Utc::now().timestamp() + self.url_ttl.as_secs() as i64;
-        let url = self
-            .signer
-            .sign(&format!("/media/{}/{name}.{ext}", image.image_id), exp);
+        let exp = self.expiry();
         Ok(pb::GetSignedUrlResponse {
-            url,
+            url: self.url(image.image_id, name, ext, exp),
             expires_at_unix: exp,
         })
+    }
+
+    async fn links(&self, req: pb::GetImageLinksRequest) -> Result<pb::GetImageLinksResponse> {
+        if req.image_ids.len() > MAX_IDS {
+            return Err(Error::invalid(
+                "image_ids",
+                format!("at most {MAX_IDS} at a time"),
+            ));
+        }
+        let ids: Vec<Uuid> = req
+            .image_ids
+            .iter()
+            .filter_map(|i| i.parse().ok())
+            .collect();
+        let exp = self.expiry();
+        let links = store::ready(&self.pool, &ids)
+            .await?
+            .into_iter()
+            .map(|r| {
+                let has = |v: &str| r.variants.iter().any(|x| x == v);
+                let url = |v: &str| {
+                    if has(v) {
+                        self.url(r.image_id, v, "webp", exp)
+                    } else {
+                        String::new()
+                    }
+                };
+                pb::ImageLinks {
+                    image_id: r.image_id.to_string(),
+                    width: r.width,
+                    height: r.height,
+                    thumbnail_url: url("thumbnail"),
+                    card_url: url("card"),
+                    cover_url: url("cover"),
+                    expires_at_unix: exp,
+                }
+            })
+            .collect();
+        Ok(pb::GetImageLinksResponse { links })
+    }
+
+    async fn attach(
+        &self,
+        req: Request<pb::AttachImagesRequest>,
+    ) -> Result<pb::AttachImagesResponse> {
+        let me = self.verifier.authenticate(req.metadata()).await?;
+        let r = req.into_inner();
+        if r.subject.is_empty() || r.subject.len() > 200 {
+            return Err(Error::invalid(
+                "subject",
+                "e.g. event/<id>, at most 200 characters",
+            ));
+        }
+        if r.image_ids.len() > MAX_IDS {
+            return Err(Error::invalid("image_ids", format!("at most {MAX_IDS}")));
+        }
+        let ids = r
+            .image_ids
+            .iter()
+            .map(|i| parse::id("image_ids", i))
+            .collect::<Result<Vec<_>>>()?;
+        match store::attach(&self.pool, &r.subject, &ids, me.user_id).await? {
+            Ok(rows) => Ok(pb::AttachImagesResponse {
+                images: rows.into_iter().map(Into::into).collect(),
+            }),
+            Err(NotAttachable::Missing(id)) => Err(Error::new(
+                ErrorCode::NotFound,
+                format!("image_ids: there is no image {id} (upload it first)"),
+            )),
+            Err(NotAttachable::NotYours(id)) => Err(Error::new(
+                ErrorCode::PermissionDenied,
+                format!("image_ids: image {id} was uploaded by someone else"),
+            )),
+            Err(NotAttachable::NotReady(id, status)) => Err(Error::new(
+                ErrorCode::FailedPrecondition,
+                if status == "failed" {
+                    format!("image_ids: image {id} could not be processed; upload another")
+                } else {
+                    format!("image_ids: image {id} is still being processed; retry shortly")
+                },
+            )),
+        }
     }
 
     async fn delete(
@@ -199,24 +292,18 @@ impl State {
     ) -> Result<pb::DeleteImageResponse> {
         let me = self.verifier.authenticate(req.metadata()).await?;
         let id = parse::id("image_id", &req.get_ref().image_id)?;
-        match store::delete(&self.pool, id, me.user_id).await? {
-            None => Err(Error::new(ErrorCode::NotFound, "no such image of yours")),
-            Some(unshared) => {
-                if let Some(sha) = unshared {
-                    for v in crate::process::SIZES {
-                        for ext in ["webp", "jpg"] {
-                            let _ = self
-                                .store
-                                .delete(&store::variant_path(&sha, v.0, ext))
-                                .await;
-                        }
-                    }
-                }
-                Ok(pb::DeleteImageResponse {})
-            }
+        let sha = store::delete(&self.pool, id, me.user_id)
+            .await?
+            .ok_or_else(|| Error::new(ErrorCode::NotFound, "no such image of yours"))?;
+        if !store::shared(&self.pool, &sha).await? {
+            store::remove_variants(self.store.as_ref(), &sha).await;
         }
+        Ok(pb::DeleteImageResponse {})
     }
 }
+
+/// Ids one call may name at most.
+const MAX_IDS: usize = 100;
 
 #[tonic::async_trait]
 impl MediaService for MediaApi {
@@ -244,6 +331,25 @@ impl MediaService for MediaApi {
         req: Request<pb::GetSignedUrlRequest>,
     ) -> Reply<pb::GetSignedUrlResponse> {
         reply(self.state.signed_url(req).await)
+    }
+    #[tracing::instrument(skip_all)]
+    async fn attach_images(
+        &self,
+        req: Request<pb::AttachImagesRequest>,
+    ) -> Reply<pb::AttachImagesResponse> {
+        reply(self.state.attach(req).await)
+    }
+    #[tracing::instrument(skip_all)]
+    async fn get_image_links(
+        &self,
+        req: Request<pb::GetImageLinksRequest>,
+    ) -> Reply<pb::GetImageLinksResponse> {
+        reply(self.state.links(req.into_inner()).await)
+    }
+    type ReadImageStream = crate::serve::Body;
+    #[tracing::instrument(skip_all)]
+    async fn read_image(&self, req: Request<pb::ReadImageRequest>) -> Reply<Self::ReadImageStream> {
+        reply(crate::serve::read(&self.state, req.into_inner()).await)
     }
     #[tracing::instrument(skip_all)]
     async fn delete_image(

@@ -1,11 +1,16 @@
-//! Wiring: config in, a runnable host out — the server and the workers.
+//! Wiring: config in, a runnable host out — the server, the workers, the
+//! events consumer that keeps attachments, and the collector.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use object_store::ObjectStore;
+use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use tokio::sync::mpsc;
+
+use cityevents_messaging::consumer;
+use cityevents_messaging::metrics::MessagingMetrics;
 
 use cityevents_proto::cityevents::media::v1::media_service_server::MediaServiceServer;
 use cityevents_runtime::db;
@@ -16,8 +21,9 @@ use cityevents_runtime::metrics::Metrics;
 use cityevents_runtime::redis::Redis;
 
 use crate::api::{MediaApi, State};
+use crate::attach::{Attachments, CONSUMERS, Collector};
 use crate::check::Limits;
-use crate::config::Config;
+use crate::config::{Config, MediaConfig};
 use crate::sign::UrlSigner;
 use crate::work::{self, Workers};
 
@@ -28,14 +34,9 @@ pub async fn build(cfg: Config) -> anyhow::Result<Host> {
         cityevents_messaging::migrate_with(&pool, &crate::MIGRATOR).await?;
     }
     db::PoolCollector::register(&metrics, &[("main", &pool)])?;
-    std::fs::create_dir_all(&cfg.media.storage_path).map_err(|e| {
-        anyhow::anyhow!(
-            "media.storage_path {}: {e}",
-            cfg.media.storage_path.display()
-        )
-    })?;
-    let store: Arc<dyn ObjectStore> =
-        Arc::new(LocalFileSystem::new_with_prefix(&cfg.media.storage_path)?);
+    let messaging = MessagingMetrics::register(&metrics)?;
+    let js = cityevents_messaging::connect(&cfg.nats).await?;
+    let store = object_store(&cfg.media)?;
     let redis = Redis::connect(&cfg.redis).await?;
     let verifier = cityevents_authn::remote(
         &cfg.verifier,
@@ -53,6 +54,7 @@ pub async fn build(cfg: Config) -> anyhow::Result<Host> {
         workers: cfg.media.workers.max(1),
         max_pixels: cfg.media.max_pixels,
     };
+    let (consumer_pool, collector_store) = (pool.clone(), store.clone());
     let state = State {
         pool,
         verifier: Arc::new(verifier),
@@ -65,13 +67,36 @@ pub async fn build(cfg: Config) -> anyhow::Result<Host> {
         },
         max_bytes: cfg.media.max_bytes,
         url_ttl: Duration::from_secs(cfg.media.url_ttl_secs.max(1)),
+        part_size: if cfg.media.s3.bucket.is_empty() {
+            256 * 1024
+        } else {
+            5 * 1024 * 1024
+        },
     };
+    let collector = Collector {
+        pool: consumer_pool.clone(),
+        store: collector_store,
+        grace: Duration::from_secs(cfg.media.unattached_grace_secs),
+        every: Duration::from_secs(cfg.media.collect_every_secs.max(1)),
+    };
+
     // Uploads are larger than other calls' messages: a chunk at most 1 MiB.
     let server = MediaServiceServer::new(MediaApi::new(state)).max_decoding_message_size(1 << 20);
     let services = ServiceSet::new().with(server);
-    Ok(Host::bind(cfg.server, metrics, services)
-        .await?
+    let host = Host::bind(cfg.server, metrics, services).await?;
+    let prefix = &cfg.nats.stream_prefix;
+    let host = consumer::follow(
+        host,
+        &CONSUMERS,
+        &consumer_pool,
+        &js,
+        prefix,
+        Arc::new(Attachments),
+        &messaging,
+    );
+    Ok(host
         .task("media-workers", move |t| workers.run(t))
+        .task("media-collector", move |t| collector.run(t))
         .task("media-recovery", move |t| async move {
             let (pool, store, jobs) = recovery;
             tokio::select! {
@@ -87,6 +112,38 @@ pub async fn build(cfg: Config) -> anyhow::Result<Host> {
             t.cancelled().await;
             Ok(())
         }))
+}
+
+/// The local file system, or an S3-compatible store when `s3.bucket` is set.
+pub fn object_store(cfg: &MediaConfig) -> anyhow::Result<Arc<dyn ObjectStore>> {
+    if cfg.s3.bucket.is_empty() {
+        std::fs::create_dir_all(&cfg.storage_path).map_err(|e| {
+            anyhow::anyhow!("media.storage_path {}: {e}", cfg.storage_path.display())
+        })?;
+        return Ok(Arc::new(LocalFileSystem::new_with_prefix(
+            &cfg.storage_path,
+        )?));
+    }
+    // reqwest's rustls has no crypto of its own here: ring is the one.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let s3 = &cfg.s3;
+    let mut b = AmazonS3Builder::new()
+        .with_bucket_name(&s3.bucket)
+        .with_allow_http(s3.allow_http);
+    if !s3.region.is_empty() {
+        b = b.with_region(&s3.region);
+    }
+    if !s3.endpoint.is_empty() {
+        b = b.with_endpoint(&s3.endpoint);
+    }
+    if !s3.access_key_id.expose().is_empty() {
+        b = b
+            .with_access_key_id(s3.access_key_id.expose())
+            .with_secret_access_key(s3.secret_access_key.expose());
+    }
+    Ok(Arc::new(
+        b.build().map_err(|e| anyhow::anyhow!("media.s3: {e}"))?,
+    ))
 }
 
 /// Applies the migrations and returns (the chart's pre-upgrade hook).

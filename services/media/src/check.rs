@@ -33,30 +33,47 @@ pub struct Limits {
     pub max_side: u32,
 }
 
-/// Sniffs `bytes` and reads the header's dimensions.
+/// Bytes needed to tell the type.
+pub const SNIFF_BYTES: usize = 16;
+
+/// The type from the magic bytes (the first [`SNIFF_BYTES`]).
+pub fn sniff(bytes: &[u8]) -> Result<ImageFormat> {
+    match image::guess_format(bytes) {
+        Ok(f @ (ImageFormat::Jpeg | ImageFormat::Png | ImageFormat::WebP)) => Ok(f),
+        _ => Err(Error::invalid(
+            "chunk",
+            format!("is not an image this service takes: send {ALLOWED}"),
+        )),
+    }
+}
+
+/// Sniffs a whole file and reads the header's dimensions.
 pub fn check(bytes: &[u8], limits: Limits) -> Result<Checked> {
-    let format = match image::guess_format(bytes) {
-        Ok(f @ (ImageFormat::Jpeg | ImageFormat::Png | ImageFormat::WebP)) => f,
-        _ => {
-            return Err(Error::invalid(
-                "chunk",
-                format!("is not an image this service takes: send {ALLOWED}"),
-            ));
-        }
-    };
+    check_head(bytes, limits, true)?
+        .ok_or_else(|| Error::internal(anyhow::anyhow!("a complete file left undecided")))
+}
+
+/// Sniffs the beginning of a file and reads the header's dimensions:
+/// `None` while the header may still be coming (`complete` false).
+pub fn check_head(bytes: &[u8], limits: Limits, complete: bool) -> Result<Option<Checked>> {
+    let format = sniff(bytes)?;
     // Only the header is read here; the decoders' own allocation limits
     // would refuse a huge claim too, but with no word of why.
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
     reader.no_limits();
-    let (width, height) = reader.into_dimensions().map_err(|_| {
-        Error::invalid(
-            "chunk",
-            format!(
-                "is not a whole {} image (its header is damaged or cut off)",
-                name(format)
-            ),
-        )
-    })?;
+    let (width, height) = match reader.into_dimensions() {
+        Ok(d) => d,
+        Err(_) if !complete => return Ok(None),
+        Err(_) => {
+            return Err(Error::invalid(
+                "chunk",
+                format!(
+                    "is not a whole {} image (its header is damaged or cut off)",
+                    name(format)
+                ),
+            ));
+        }
+    };
     if width == 0 || height == 0 {
         return Err(Error::invalid("chunk", "has no pixels"));
     }
@@ -71,11 +88,11 @@ pub fn check(bytes: &[u8], limits: Limits) -> Result<Checked> {
             ),
         ));
     }
-    Ok(Checked {
+    Ok(Some(Checked {
         format,
         width,
         height,
-    })
+    }))
 }
 
 fn name(f: ImageFormat) -> &'static str {

@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use cityevents_proto::cityevents::media::v1 as pb;
@@ -140,31 +140,186 @@ pub async fn unfinished(pool: &PgPool) -> sqlx::Result<Vec<(String, String)>> {
         .collect())
 }
 
-/// Deletes `id` if `owner` owns it; returns the sha if no other image
-/// shares its bytes (they can go too).
-pub async fn delete(pool: &PgPool, id: Uuid, owner: Uuid) -> sqlx::Result<Option<Option<String>>> {
-    let Some(sha) = sqlx::query_scalar!(
+/// Ready images among `ids`, in the order asked (unknown ones left out).
+pub async fn ready(pool: &PgPool, ids: &[Uuid]) -> sqlx::Result<Vec<ImageRow>> {
+    let mut rows = sqlx::query_as!(
+        ImageRow,
+        "SELECT image_id, owner_id, sha256, content_type, width, height, size_bytes, status, error, variants
+         FROM images WHERE image_id = ANY($1) AND status = 'ready'",
+        ids
+    )
+    .fetch_all(pool)
+    .await?;
+    rows.sort_by_key(|r| ids.iter().position(|id| *id == r.image_id));
+    Ok(rows)
+}
+
+/// Deletes `id` if `owner` owns it; returns its sha, or `None` if there
+/// was no such image of theirs.
+pub async fn delete(pool: &PgPool, id: Uuid, owner: Uuid) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar!(
         "DELETE FROM images WHERE image_id = $1 AND owner_id = $2 RETURNING sha256",
         id,
         owner
     )
     .fetch_optional(pool)
-    .await?
-    else {
-        return Ok(None);
-    };
-    let shared = sqlx::query_scalar!(
+    .await
+}
+
+/// Whether any image still has bytes `sha` (after a delete: may they go?).
+pub async fn shared(pool: &PgPool, sha: &str) -> sqlx::Result<bool> {
+    sqlx::query_scalar!(
         r#"SELECT EXISTS (SELECT 1 FROM images WHERE sha256 = $1) AS "e!""#,
         sha
     )
     .fetch_one(pool)
+    .await
+}
+
+/// Why an image may not be attached.
+#[derive(Debug, PartialEq, Eq)]
+pub enum NotAttachable {
+    Missing(Uuid),
+    NotYours(Uuid),
+    NotReady(Uuid, String),
+}
+
+/// Attaches `ids` to `subject` for `user`: each must exist, be ready, and
+/// be theirs or attached to `subject` already. All or none.
+pub async fn attach(
+    pool: &PgPool,
+    subject: &str,
+    ids: &[Uuid],
+    user: Uuid,
+) -> sqlx::Result<Result<Vec<ImageRow>, NotAttachable>> {
+    let mut tx = pool.begin().await?;
+    // Locked, so the collector cannot take one between check and attach.
+    let rows = sqlx::query!(
+        r#"SELECT i.image_id, i.owner_id, i.status,
+                  EXISTS (SELECT 1 FROM attachments a
+                          WHERE a.image_id = i.image_id AND a.subject = $2) AS "here!"
+           FROM images i WHERE i.image_id = ANY($1) FOR UPDATE"#,
+        ids,
+        subject
+    )
+    .fetch_all(&mut *tx)
     .await?;
-    Ok(Some((!shared).then_some(sha)))
+    for id in ids {
+        let Some(r) = rows.iter().find(|r| r.image_id == *id) else {
+            return Ok(Err(NotAttachable::Missing(*id)));
+        };
+        if r.owner_id != user && !r.here {
+            return Ok(Err(NotAttachable::NotYours(*id)));
+        }
+        if r.status != "ready" {
+            return Ok(Err(NotAttachable::NotReady(*id, r.status.clone())));
+        }
+    }
+    sqlx::query!(
+        "INSERT INTO attachments (image_id, subject) SELECT unnest($1::uuid[]), $2
+         ON CONFLICT DO NOTHING",
+        ids,
+        subject
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query!(
+        "UPDATE images SET unattached_since = NULL WHERE image_id = ANY($1)",
+        ids
+    )
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    let mut found = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(row) = get(pool, *id).await? {
+            found.push(row);
+        }
+    }
+    Ok(Ok(found))
+}
+
+/// Makes `subject`'s attachments exactly `ids` (those that exist), unless
+/// a newer `version` of it was applied already. Images left with no
+/// attachment start their grace period.
+pub async fn sync(
+    conn: &mut PgConnection,
+    subject: &str,
+    version: i64,
+    ids: &[Uuid],
+) -> sqlx::Result<()> {
+    let newer = sqlx::query!(
+        "INSERT INTO attachment_subjects (subject, version) VALUES ($1, $2)
+         ON CONFLICT (subject) DO UPDATE SET version = EXCLUDED.version
+           WHERE attachment_subjects.version < EXCLUDED.version",
+        subject,
+        version
+    )
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
+        == 1;
+    if !newer {
+        return Ok(());
+    }
+    let dropped = sqlx::query_scalar!(
+        "DELETE FROM attachments WHERE subject = $1 AND image_id <> ALL($2) RETURNING image_id",
+        subject,
+        ids
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    sqlx::query!(
+        "INSERT INTO attachments (image_id, subject)
+         SELECT image_id, $2 FROM images WHERE image_id = ANY($1)
+         ON CONFLICT DO NOTHING",
+        ids,
+        subject
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query!(
+        "UPDATE images SET unattached_since = NULL WHERE image_id = ANY($1)",
+        ids
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query!(
+        "UPDATE images i SET unattached_since = now()
+         WHERE i.image_id = ANY($1) AND i.unattached_since IS NULL
+           AND NOT EXISTS (SELECT 1 FROM attachments a WHERE a.image_id = i.image_id)",
+        &dropped
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Deletes up to `limit` images unattached for longer than `grace_secs`;
+/// returns their shas.
+pub async fn collect(pool: &PgPool, grace_secs: f64, limit: i64) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar!(
+        "DELETE FROM images WHERE image_id IN (
+           SELECT image_id FROM images
+           WHERE unattached_since < now() - make_interval(secs => $1)
+           ORDER BY unattached_since LIMIT $2 FOR UPDATE SKIP LOCKED)
+         RETURNING sha256",
+        grace_secs,
+        limit
+    )
+    .fetch_all(pool)
+    .await
 }
 
 /// Where the bytes live.
 pub fn upload_path(sha: &str) -> Path {
     Path::from(format!("uploads/{sha}"))
+}
+
+/// Where an upload's bytes land while they arrive (before their sha is
+/// known).
+pub fn incoming_path(id: Uuid) -> Path {
+    Path::from(format!("incoming/{id}"))
 }
 
 pub fn variant_path(sha: &str, variant: pb::Variant, ext: &str) -> Path {
@@ -177,4 +332,17 @@ pub async fn put(store: &dyn ObjectStore, path: &Path, bytes: Vec<u8>) -> object
 
 pub async fn read(store: &dyn ObjectStore, path: &Path) -> object_store::Result<Bytes> {
     store.get(path).await?.bytes().await
+}
+
+/// Removes the variants of `sha` (every image of those bytes is gone).
+pub async fn remove_variants(store: &dyn ObjectStore, sha: &str) {
+    for (v, _) in crate::process::SIZES {
+        for ext in ["webp", "jpg"] {
+            if let Err(e) = store.delete(&variant_path(sha, v, ext)).await
+                && !matches!(e, object_store::Error::NotFound { .. })
+            {
+                tracing::warn!(%sha, error = %e, "deleting a variant failed");
+            }
+        }
+    }
 }

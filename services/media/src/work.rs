@@ -7,7 +7,6 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use image::ImageFormat;
 use object_store::{ObjectStore, ObjectStoreExt};
 use sqlx::PgPool;
@@ -23,10 +22,10 @@ use crate::store;
 /// (`OVERLOADED`, retry later).
 pub const QUEUE: usize = 64;
 
+/// An accepted upload: its bytes wait at [`store::upload_path`].
 pub struct Job {
     pub sha: String,
     pub format: ImageFormat,
-    pub bytes: Bytes,
 }
 
 pub struct Workers {
@@ -62,7 +61,15 @@ impl Workers {
 }
 
 async fn process_one(pool: PgPool, store: Arc<dyn ObjectStore>, job: Job, max_pixels: u64) {
-    let Job { sha, format, bytes } = job;
+    let Job { sha, format } = job;
+    let bytes = match store::read(store.as_ref(), &store::upload_path(&sha)).await {
+        Ok(b) => b,
+        // The row stays `processing`; the next start tries again.
+        Err(e) => {
+            tracing::warn!(%sha, error = %e, "reading an upload failed");
+            return;
+        }
+    };
     let made = tokio::task::spawn_blocking(move || process::variants(&bytes, format, max_pixels))
         .await
         .map_err(anyhow::Error::from)
@@ -125,9 +132,9 @@ pub async fn recover(
         let Some(format) = ImageFormat::from_mime_type(&content_type) else {
             continue;
         };
-        match store::read(store, &store::upload_path(&sha)).await {
-            Ok(bytes) => {
-                jobs.send(Job { sha, format, bytes }).await?;
+        match store.head(&store::upload_path(&sha)).await {
+            Ok(_) => {
+                jobs.send(Job { sha, format }).await?;
                 n += 1;
             }
             Err(e) => tracing::warn!(%sha, error = %e, "an unfinished upload's bytes are gone"),

@@ -67,6 +67,8 @@ pub struct EventDraft {
     pub tiers: ::prost::alloc::vec::Vec<TicketTier>,
     #[prost(message, repeated, tag = "12")]
     pub questions: ::prost::alloc::vec::Vec<Question>,
+    /// Images uploaded by the caller (media service), ready; the first is the
+    /// cover. At most 10.
     #[prost(string, repeated, tag = "13")]
     pub cover_image_ids: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
     #[prost(enumeration = "Visibility", tag = "14")]
@@ -107,6 +109,11 @@ pub struct Event {
     pub created_at: ::core::option::Option<::prost_types::Timestamp>,
     #[prost(message, optional, tag = "9")]
     pub updated_at: ::core::option::Option<::prost_types::Timestamp>,
+    /// Signed links to `draft.cover_image_ids`, in order, filled in by the BFF
+    /// (the event service leaves it empty; links expire, so re-read the event
+    /// rather than keeping them).
+    #[prost(message, repeated, tag = "10")]
+    pub cover_images: ::prost::alloc::vec::Vec<super::super::media::v1::ImageLinks>,
 }
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct CreateEventRequest {

@@ -94,6 +94,9 @@ pub struct EventCard {
     /// 0 when unlimited.
     #[prost(int32, tag = "20")]
     pub capacity: i32,
+    /// Signed links to the cover image, filled in by the BFF.
+    #[prost(message, optional, tag = "21")]
+    pub cover: ::core::option::Option<super::super::media::v1::ImageLinks>,
 }
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct SearchRequest {

@@ -5,6 +5,8 @@ pub struct UploadMetadata {
     pub filename: ::prost::alloc::string::String,
     #[prost(string, tag = "2")]
     pub content_type: ::prost::alloc::string::String,
+    /// 0 when unknown (a browser's multipart part): then at most
+    /// `media.max_bytes` are taken. Otherwise exactly this many must arrive.
     #[prost(int64, tag = "3")]
     pub size_bytes: i64,
 }
@@ -83,6 +85,114 @@ pub struct DeleteImageRequest {
 }
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct DeleteImageResponse {}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct AttachImagesRequest {
+    /// What uses the images, e.g. "event/<uuid>".
+    #[prost(string, tag = "1")]
+    pub subject: ::prost::alloc::string::String,
+    #[prost(string, repeated, tag = "2")]
+    pub image_ids: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct AttachImagesResponse {
+    #[prost(message, repeated, tag = "1")]
+    pub images: ::prost::alloc::vec::Vec<Image>,
+}
+/// ImageLinks are signed, expiring URLs of one image's variants, in WebP;
+/// the same URL ending in `.jpg` instead of `.webp` serves JPEG.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ImageLinks {
+    #[prost(string, tag = "1")]
+    pub image_id: ::prost::alloc::string::String,
+    #[prost(int32, tag = "2")]
+    pub width: i32,
+    #[prost(int32, tag = "3")]
+    pub height: i32,
+    #[prost(string, tag = "4")]
+    pub thumbnail_url: ::prost::alloc::string::String,
+    #[prost(string, tag = "5")]
+    pub card_url: ::prost::alloc::string::String,
+    #[prost(string, tag = "6")]
+    pub cover_url: ::prost::alloc::string::String,
+    #[prost(int64, tag = "7")]
+    pub expires_at_unix: i64,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct GetImageLinksRequest {
+    #[prost(string, repeated, tag = "1")]
+    pub image_ids: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct GetImageLinksResponse {
+    #[prost(message, repeated, tag = "1")]
+    pub links: ::prost::alloc::vec::Vec<ImageLinks>,
+}
+/// ByteRange is one HTTP range: bytes `first`..=`last` (`last` \< 0: to the
+/// end), or, when `suffix` > 0, the last `suffix` bytes.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ByteRange {
+    #[prost(int64, tag = "1")]
+    pub first: i64,
+    #[prost(int64, tag = "2")]
+    pub last: i64,
+    #[prost(int64, tag = "3")]
+    pub suffix: i64,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ReadImageRequest {
+    /// The signed URL's path, e.g. "/media/<id>/card.webp", and its query.
+    #[prost(string, tag = "1")]
+    pub path: ::prost::alloc::string::String,
+    #[prost(string, tag = "2")]
+    pub query: ::prost::alloc::string::String,
+    #[prost(message, optional, tag = "3")]
+    pub range: ::core::option::Option<ByteRange>,
+    /// The client's If-None-Match, if any.
+    #[prost(string, tag = "4")]
+    pub if_none_match: ::prost::alloc::string::String,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ImageHead {
+    #[prost(string, tag = "1")]
+    pub content_type: ::prost::alloc::string::String,
+    /// Strong: the stored bytes never change under one name.
+    #[prost(string, tag = "2")]
+    pub etag: ::prost::alloc::string::String,
+    #[prost(int64, tag = "3")]
+    pub total_size: i64,
+    /// The bytes that follow: `length` of them from `first`.
+    #[prost(int64, tag = "4")]
+    pub first: i64,
+    #[prost(int64, tag = "5")]
+    pub length: i64,
+    /// A range was asked for and is served.
+    #[prost(bool, tag = "6")]
+    pub partial: bool,
+    /// If-None-Match matched: no bytes follow.
+    #[prost(bool, tag = "7")]
+    pub not_modified: bool,
+    /// The range asked for lies beyond the end: no bytes follow.
+    #[prost(bool, tag = "8")]
+    pub unsatisfiable: bool,
+    /// How long a cache may keep the answer (never past the URL's expiry).
+    #[prost(int64, tag = "9")]
+    pub max_age_secs: i64,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ReadImageResponse {
+    #[prost(oneof = "read_image_response::Part", tags = "1, 2")]
+    pub part: ::core::option::Option<read_image_response::Part>,
+}
+/// Nested message and enum types in `ReadImageResponse`.
+pub mod read_image_response {
+    #[derive(Clone, PartialEq, Eq, Hash, ::prost::Oneof)]
+    pub enum Part {
+        #[prost(message, tag = "1")]
+        Head(super::ImageHead),
+        #[prost(bytes, tag = "2")]
+        Chunk(::prost::alloc::vec::Vec<u8>),
+    }
+}
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
 #[repr(i32)]
 pub enum Variant {
@@ -345,6 +455,92 @@ pub mod media_service_client {
                 );
             self.inner.unary(req, path, codec).await
         }
+        /// AttachImages marks images as used by a subject (e.g. "event/<id>"), so
+        /// they are not collected. Each must exist, be ready, and belong to the
+        /// caller (or be attached to that subject already). Images attached to
+        /// nothing for `media.unattached_grace_secs` are deleted.
+        pub async fn attach_images(
+            &mut self,
+            request: impl tonic::IntoRequest<super::AttachImagesRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::AttachImagesResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/cityevents.media.v1.MediaService/AttachImages",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(
+                    GrpcMethod::new("cityevents.media.v1.MediaService", "AttachImages"),
+                );
+            self.inner.unary(req, path, codec).await
+        }
+        /// GetImageLinks signs URLs of each ready image's variants in one call;
+        /// ids that are unknown or not ready are left out.
+        pub async fn get_image_links(
+            &mut self,
+            request: impl tonic::IntoRequest<super::GetImageLinksRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::GetImageLinksResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/cityevents.media.v1.MediaService/GetImageLinks",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(
+                    GrpcMethod::new("cityevents.media.v1.MediaService", "GetImageLinks"),
+                );
+            self.inner.unary(req, path, codec).await
+        }
+        /// ReadImage serves what a signed URL names: a head, then the bytes in
+        /// chunks. A bad or expired signature is PERMISSION_DENIED.
+        pub async fn read_image(
+            &mut self,
+            request: impl tonic::IntoRequest<super::ReadImageRequest>,
+        ) -> std::result::Result<
+            tonic::Response<tonic::codec::Streaming<super::ReadImageResponse>>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/cityevents.media.v1.MediaService/ReadImage",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(
+                    GrpcMethod::new("cityevents.media.v1.MediaService", "ReadImage"),
+                );
+            self.inner.server_streaming(req, path, codec).await
+        }
     }
 }
 /// Generated server implementations.
@@ -388,6 +584,38 @@ pub mod media_service_server {
             tonic::Response<super::DeleteImageResponse>,
             tonic::Status,
         >;
+        /// AttachImages marks images as used by a subject (e.g. "event/<id>"), so
+        /// they are not collected. Each must exist, be ready, and belong to the
+        /// caller (or be attached to that subject already). Images attached to
+        /// nothing for `media.unattached_grace_secs` are deleted.
+        async fn attach_images(
+            &self,
+            request: tonic::Request<super::AttachImagesRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::AttachImagesResponse>,
+            tonic::Status,
+        >;
+        /// GetImageLinks signs URLs of each ready image's variants in one call;
+        /// ids that are unknown or not ready are left out.
+        async fn get_image_links(
+            &self,
+            request: tonic::Request<super::GetImageLinksRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::GetImageLinksResponse>,
+            tonic::Status,
+        >;
+        /// Server streaming response type for the ReadImage method.
+        type ReadImageStream: tonic::codegen::tokio_stream::Stream<
+                Item = std::result::Result<super::ReadImageResponse, tonic::Status>,
+            >
+            + std::marker::Send
+            + 'static;
+        /// ReadImage serves what a signed URL names: a head, then the bytes in
+        /// chunks. A bad or expired signature is PERMISSION_DENIED.
+        async fn read_image(
+            &self,
+            request: tonic::Request<super::ReadImageRequest>,
+        ) -> std::result::Result<tonic::Response<Self::ReadImageStream>, tonic::Status>;
     }
     /// MediaService stores images: uploads are validated (type sniffed, size and
     /// dimension limits), resized into variants and kept in object storage.
@@ -645,6 +873,142 @@ pub mod media_service_server {
                                 max_encoding_message_size,
                             );
                         let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/cityevents.media.v1.MediaService/AttachImages" => {
+                    #[allow(non_camel_case_types)]
+                    struct AttachImagesSvc<T: MediaService>(pub Arc<T>);
+                    impl<
+                        T: MediaService,
+                    > tonic::server::UnaryService<super::AttachImagesRequest>
+                    for AttachImagesSvc<T> {
+                        type Response = super::AttachImagesResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::AttachImagesRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as MediaService>::attach_images(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = AttachImagesSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/cityevents.media.v1.MediaService/GetImageLinks" => {
+                    #[allow(non_camel_case_types)]
+                    struct GetImageLinksSvc<T: MediaService>(pub Arc<T>);
+                    impl<
+                        T: MediaService,
+                    > tonic::server::UnaryService<super::GetImageLinksRequest>
+                    for GetImageLinksSvc<T> {
+                        type Response = super::GetImageLinksResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::GetImageLinksRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as MediaService>::get_image_links(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = GetImageLinksSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/cityevents.media.v1.MediaService/ReadImage" => {
+                    #[allow(non_camel_case_types)]
+                    struct ReadImageSvc<T: MediaService>(pub Arc<T>);
+                    impl<
+                        T: MediaService,
+                    > tonic::server::ServerStreamingService<super::ReadImageRequest>
+                    for ReadImageSvc<T> {
+                        type Response = super::ReadImageResponse;
+                        type ResponseStream = T::ReadImageStream;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::ResponseStream>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::ReadImageRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as MediaService>::read_image(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = ReadImageSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.server_streaming(method, req).await;
                         Ok(res)
                     };
                     Box::pin(fut)

@@ -2,4 +2,8 @@
 //! running auth service, images stored on the local file system.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod attachments;
+mod helpers;
+mod serving;
+mod storage;
 mod uploads;

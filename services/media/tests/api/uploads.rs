@@ -1,145 +1,12 @@
-use std::io::Cursor;
-use std::path::PathBuf;
-use std::time::Duration;
-
-use image::{DynamicImage, ImageFormat, RgbImage};
+use image::ImageFormat;
 use tonic::transport::Channel;
 
 use cityevents_proto::cityevents::media::v1::{
-    self as pb, media_service_client::MediaServiceClient, upload_request::Part,
+    self as pb, media_service_client::MediaServiceClient,
 };
-use cityevents_runtime::CancellationToken;
-use cityevents_runtime::config::{Secret, ServerConfig};
-use cityevents_testkit::{World, authed, fresh_database};
+use cityevents_testkit::authed;
 
-struct Media {
-    world: World,
-    client: MediaServiceClient<Channel>,
-    dir: tempfile::TempDir,
-    cfg: media::Config,
-    stop: CancellationToken,
-}
-
-impl Drop for Media {
-    fn drop(&mut self) {
-        self.stop.cancel();
-    }
-}
-
-async fn media() -> Media {
-    let world = World::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = media::Config {
-        server: ServerConfig::ephemeral(),
-        ..Default::default()
-    };
-    cfg.database.url = Secret::new(fresh_database("media_test").await);
-    (cfg.redis, cfg.nats, cfg.verifier, cfg.auth) = (
-        world.redis.clone(),
-        world.nats.clone(),
-        world.verifier.clone(),
-        world.auth.clone(),
-    );
-    cfg.media.storage_path = dir.path().to_owned();
-    cfg.media.url_keys = vec![Secret::new("k1:a test key of sixteen+")];
-    let host = media::build(cfg.clone()).await.unwrap();
-    let addr = host.grpc_addr();
-    let stop = CancellationToken::new();
-    tokio::spawn(host.run(stop.clone()));
-    let channel = Channel::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    Media {
-        world,
-        client: MediaServiceClient::new(channel),
-        dir,
-        cfg,
-        stop,
-    }
-}
-
-/// A 640 × 480 gradient in `format`.
-fn picture(format: ImageFormat) -> Vec<u8> {
-    let img = RgbImage::from_fn(640, 480, |x, y| {
-        image::Rgb([(x % 256) as u8, (y % 256) as u8, 128])
-    });
-    let mut out = Cursor::new(Vec::new());
-    DynamicImage::ImageRgb8(img)
-        .write_to(&mut out, format)
-        .unwrap();
-    out.into_inner()
-}
-
-impl Media {
-    async fn upload(
-        &self,
-        token: &str,
-        content_type: &str,
-        bytes: &[u8],
-    ) -> Result<pb::Image, tonic::Status> {
-        let mut parts = vec![pb::UploadRequest {
-            part: Some(Part::Metadata(pb::UploadMetadata {
-                filename: "photo".into(),
-                content_type: content_type.into(),
-                size_bytes: bytes.len() as i64,
-            })),
-        }];
-        parts.extend(bytes.chunks(64 * 1024).map(|c| pb::UploadRequest {
-            part: Some(Part::Chunk(c.to_vec())),
-        }));
-        let req = authed(futures::stream::iter(parts), token);
-        Ok(self
-            .client
-            .clone()
-            .upload(req)
-            .await?
-            .into_inner()
-            .image
-            .unwrap())
-    }
-
-    /// Waits until the image is no longer processing.
-    async fn settled(&self, id: &str) -> pb::Image {
-        for _ in 0..400 {
-            let req = pb::GetImageRequest {
-                image_id: id.into(),
-            };
-            let image = self
-                .client
-                .clone()
-                .get_image(req)
-                .await
-                .unwrap()
-                .into_inner()
-                .image
-                .unwrap();
-            if image.status != pb::ImageStatus::Processing as i32 {
-                return image;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("image {id} still processing");
-    }
-
-    /// Every stored file under `images/`.
-    fn stored(&self) -> Vec<PathBuf> {
-        let mut out = Vec::new();
-        let root = self.dir.path().join("images");
-        for sha in std::fs::read_dir(&root).into_iter().flatten().flatten() {
-            for f in std::fs::read_dir(sha.path())
-                .into_iter()
-                .flatten()
-                .flatten()
-            {
-                out.push(f.path());
-            }
-        }
-        out.sort();
-        out
-    }
-}
+use crate::helpers::{chrono_now, media, picture};
 
 #[tokio::test]
 async fn jpeg_png_and_webp_become_four_variants_each_in_webp_and_jpeg() {
@@ -195,14 +62,8 @@ async fn jpeg_png_and_webp_become_four_variants_each_in_webp_and_jpeg() {
     let (path, query) = url.url.split_once('?').unwrap();
     assert!(path.ends_with("/card.jpg"), "{path}");
     let signer = media::sign::UrlSigner::new(&m.cfg.media.url_keys).unwrap();
-    assert!(signer.verify(path, query, chrono_now()).is_ok());
-}
-
-fn chrono_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
+    let resource = path.trim_end_matches(".jpg");
+    assert!(signer.verify(resource, query, chrono_now()).is_ok());
 }
 
 #[tokio::test]
@@ -378,4 +239,22 @@ async fn uploads_a_restart_cut_short_are_finished_at_the_next_start() {
         !m.dir.path().join("uploads").join(&sha).exists(),
         "the upload's bytes are let go"
     );
+}
+
+#[tokio::test]
+async fn an_upload_of_unknown_size_is_taken_up_to_the_limit() {
+    let m = media().await;
+    let (_, token) = m.world.user();
+    let png = picture(ImageFormat::Png);
+    let image = m.upload_declaring(&token, "", &png, 0).await.unwrap();
+    assert_eq!(image.size_bytes, png.len() as i64);
+    assert_eq!(image.content_type, "image/png", "from the bytes");
+    let mut huge = png.clone();
+    huge.resize(11 * 1024 * 1024, 0);
+    let err = m.upload_declaring(&token, "", &huge, 0).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    assert!(err.message().contains("larger than"), "{}", err.message());
+    let incoming = m.dir.path().join("incoming");
+    let left = std::fs::read_dir(&incoming).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(left, 0, "a refused upload leaves nothing behind");
 }
