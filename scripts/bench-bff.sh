@@ -29,7 +29,7 @@ MESH_PROFILE=$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")
 source "$ROOT/scripts/mesh.sh"
 mesh_init "$B" benchbff 21080
 MESH_ENV[bff]="CITYEVENTS_EDGE__TRUSTED_PROXIES=[\"127.0.0.1\"]"
-for svc in smtp auth event join feed mail bff; do start "$svc"; done
+for svc in smtp auth media event join feed mail bff; do start "$svc"; done
 LOADGEN="$BIN/loadgen"
 
 PEOPLE=${BENCH_PEOPLE:-20000}

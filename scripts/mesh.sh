@@ -1,7 +1,7 @@
 # Sourced by faults.sh and e2e.sh: runs the built binaries (not in-process)
 # on fixed loopback ports against databases <db>_<service> and streams under
 # a fresh prefix. Needs lib.sh sourced first.
-#   mesh_init DIR DB PORT_BASE   keys, databases, ports (PORT_BASE+1 … +7, admin +101 … +106;
+#   mesh_init DIR DB PORT_BASE   keys, databases, ports (PORT_BASE+1 … +8, admin +101 … +107;
 #                                keep them under 32768, clear of the kernel's ephemeral ports)
 #   start smtp                   the SMTP catcher (mails kept in DIR/mails)
 #   start SERVICE                starts it and waits for its health
@@ -15,11 +15,11 @@ mesh_init() {
   declare -gA MESH_ENV 2>/dev/null || true
   "$BIN/auth" keygen >"$M/auth.pem"; "$BIN/auth" keygen >"$M/tickets.pem"; "$BIN/auth" sealkey >"$M/seal.key"
   prefix="${MESH_DB^^}$(date +%s)"
-  for svc in auth event join feed mail; do
+  for svc in auth event join feed mail media; do
     psql -q -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -c "DROP DATABASE IF EXISTS ${MESH_DB}_$svc" -c "CREATE DATABASE ${MESH_DB}_$svc"
   done
-  declare -gA PORT=([auth]=$((base + 1)) [event]=$((base + 2)) [join]=$((base + 3)) [bff]=$((base + 4)) [feed]=$((base + 5)) [mail]=$((base + 6)) [smtp]=$((base + 7)))
-  declare -gA ADMIN=([auth]=$((base + 101)) [event]=$((base + 102)) [join]=$((base + 103)) [bff]=$((base + 104)) [feed]=$((base + 105)) [mail]=$((base + 106)))
+  declare -gA PORT=([auth]=$((base + 1)) [event]=$((base + 2)) [join]=$((base + 3)) [bff]=$((base + 4)) [feed]=$((base + 5)) [mail]=$((base + 6)) [smtp]=$((base + 7)) [media]=$((base + 8)))
+  declare -gA ADMIN=([auth]=$((base + 101)) [event]=$((base + 102)) [join]=$((base + 103)) [bff]=$((base + 104)) [feed]=$((base + 105)) [mail]=$((base + 106)) [media]=$((base + 107)))
   trap stop_all EXIT
 }
 
@@ -33,21 +33,23 @@ start() {
   fi
   local svc=$1 own=() verifier=(CITYEVENTS_VERIFIER__REVOCATION_PREFIX="$prefix:auth:")
   local auth="http://127.0.0.1:${PORT[auth]}" event="http://127.0.0.1:${PORT[event]}" join="http://127.0.0.1:${PORT[join]}"
-  local feed="http://127.0.0.1:${PORT[feed]}"
+  local feed="http://127.0.0.1:${PORT[feed]}" media="http://127.0.0.1:${PORT[media]}"
   case $svc in
     auth) own=(CITYEVENTS_TOKENS__VERIFIER__REVOCATION_PREFIX="$prefix:auth:"
                CITYEVENTS_TOKENS__SIGNING_KEY_FILES="[\"$M/auth.pem\"]" CITYEVENTS_TOKENS__LINK_SEAL__KEY_FILES="[\"$M/seal.key\"]"
                CITYEVENTS_TRUSTED_PROXIES='["127.0.0.1"]'
                CITYEVENTS_RATE_LIMITS__REGISTER_PER_ADDRESS='{per_minute=60000,burst=10000}'
                CITYEVENTS_RATE_LIMITS__LOGIN_PER_ADDRESS='{per_minute=60000,burst=10000}') ;;
-    event) own=("${verifier[@]}" CITYEVENTS_AUTH__ENDPOINT="$auth") ;;
+    event) own=("${verifier[@]}" CITYEVENTS_AUTH__ENDPOINT="$auth" CITYEVENTS_MEDIA__ENDPOINT="$media") ;;
     join) own=("${verifier[@]}" CITYEVENTS_AUTH__ENDPOINT="$auth" CITYEVENTS_EVENT__ENDPOINT="$event"
                CITYEVENTS_TICKETS__SIGNING_KEY_FILE="$M/tickets.pem") ;;
     feed) own=("${verifier[@]}" CITYEVENTS_AUTH__ENDPOINT="$auth" CITYEVENTS_FEED__CURSOR_KEY="$prefix-cursors") ;;
     mail) own=("${verifier[@]}" CITYEVENTS_AUTH__ENDPOINT="$auth" CITYEVENTS_LINK_SEAL__KEY_FILES="[\"$M/seal.key\"]"
                CITYEVENTS_SMTP__PORT="${PORT[smtp]}" CITYEVENTS_MAIL__UNSUBSCRIBE_KEY="$prefix-unsubscribe") ;;
+    media) own=("${verifier[@]}" CITYEVENTS_AUTH__ENDPOINT="$auth" CITYEVENTS_MEDIA__STORAGE_PATH="$M/media"
+                CITYEVENTS_MEDIA__URL_KEYS="[\"k1:$prefix-media-url-key\"]") ;;
     bff) own=("${verifier[@]}" CITYEVENTS_AUTH__ENDPOINT="$auth" CITYEVENTS_EVENT__ENDPOINT="$event"
-              CITYEVENTS_JOIN__ENDPOINT="$join" CITYEVENTS_FEED__ENDPOINT="$feed"
+              CITYEVENTS_JOIN__ENDPOINT="$join" CITYEVENTS_FEED__ENDPOINT="$feed" CITYEVENTS_MEDIA__ENDPOINT="$media"
               CITYEVENTS_MAIL__ENDPOINT="http://127.0.0.1:${PORT[mail]}"
               CITYEVENTS_EDGE__CORS_ORIGINS='["http://localhost:5173"]') ;;
   esac
@@ -69,7 +71,7 @@ start() {
 }
 
 stop_all() {
-  for svc in bff mail feed join event auth smtp; do
+  for svc in bff media mail feed join event auth smtp; do
     [ -f "$M/$svc.pid" ] && kill "$(cat "$M/$svc.pid")" 2>/dev/null || true
   done
 }

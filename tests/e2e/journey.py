@@ -66,6 +66,32 @@ def get_text(path):
         return e.code, e.headers.get("content-type"), e.read().decode()
 
 
+def png(width, height):
+    """A small gradient PNG, written by hand (no imaging library needed)."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    rows = b"".join(b"\0" + bytes((x * 7 + y) % 256 for x in range(width) for _ in range(3)) for y in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
+def upload(file, token):
+    """(status, json) of a browser-style multipart upload."""
+    body = (b"--e2e\r\nContent-Disposition: form-data; name=\"file\"; filename=\"cover.png\"\r\n"
+            b"Content-Type: image/png\r\n\r\n" + file + b"\r\n--e2e--\r\n")
+    req = urllib.request.Request(BASE + "/v1/media", data=body, method="POST")
+    req.add_header("content-type", "multipart/form-data; boundary=e2e")
+    req.add_header("authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=20) as res:
+            return res.status, json.loads(res.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"{}")
+
+
 def ok(status, body, what):
     if status != 200:
         sys.exit(f"FAIL {what}: {status} {body}")
@@ -150,7 +176,23 @@ def main():
     draft = event_pb2.EventDraft(title="River jazz", time_zone="Europe/Paris", online_url="https://example.org/jazz",
                                  capacity=2, waitlist_cap=1)
     draft.starts_at.seconds, draft.ends_at.seconds = now + 86400, now + 90000
-    created = events.CreateEvent(api_pb2.CreateEventRequest(draft=draft), metadata=auth, timeout=10).event
+    # A cover uploaded as a browser form would, then set on the event once processed.
+    status, image = upload(png(320, 200), token)
+    assert status == 201, (status, image)
+    draft.cover_image_ids.append(image["id"])
+    for _ in range(100):
+        try:
+            created = events.CreateEvent(api_pb2.CreateEventRequest(draft=draft), metadata=auth, timeout=10).event
+            break
+        except grpc.RpcError as e:
+            if e.code() != grpc.StatusCode.FAILED_PRECONDITION:
+                raise
+            time.sleep(0.1)
+    card = created.cover_images[0].card_url
+    with urllib.request.urlopen(BASE + card, timeout=20) as res:
+        assert res.headers["content-type"] == "image/webp" and res.headers["etag"], dict(res.headers)
+        assert res.read()[8:12] == b"WEBP"
+    print("cover uploaded and served", image["id"])
     event = events.PublishEvent(api_pb2.PublishEventRequest(event_id=created.id, expected_version=created.version),
                                 metadata=auth, timeout=10).event
     assert event.status == event_pb2.EVENT_STATUS_PUBLISHED

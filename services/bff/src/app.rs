@@ -22,6 +22,7 @@ use cityevents_proto::cityevents::event::v1::event_service_client::EventServiceC
 use cityevents_proto::cityevents::feed::v1::feed_service_client::FeedServiceClient;
 use cityevents_proto::cityevents::join::v1::join_service_client::JoinServiceClient;
 use cityevents_proto::cityevents::mail::v1::mail_service_client::MailServiceClient;
+use cityevents_proto::cityevents::media::v1::media_service_client::MediaServiceClient;
 use cityevents_runtime::grpc::client::channel;
 use cityevents_runtime::grpc::server::ServiceSet;
 use cityevents_runtime::host::Host;
@@ -33,6 +34,7 @@ use crate::api::{Api, Backends};
 use crate::config::{Config, EdgeConfig};
 use crate::edge::Edge;
 use crate::live::{Hub, Pace};
+use crate::media::MediaHttp;
 use crate::rest::Rest;
 use crate::rest::routes::Table;
 use cityevents_runtime::grpc::shed::ShedLayer;
@@ -75,6 +77,11 @@ pub async fn build(cfg: Config) -> anyhow::Result<Host> {
         join: JoinServiceClient::new(channel(&cfg.join, &metrics)?),
         feed: FeedServiceClient::new(channel(&cfg.feed, &metrics)?),
         mail: MailServiceClient::new(channel(&cfg.mail, &metrics)?),
+        media: MediaServiceClient::new(channel(&cfg.media, &metrics)?),
+    };
+    let media = MediaHttp {
+        client: backends.media.clone(),
+        pool: DescriptorPool::decode(cityevents_proto::FILE_DESCRIPTOR_SET)?,
     };
     let heartbeat = Duration::from_secs(cfg.live.heartbeat_secs.max(1));
     let pace = Pace {
@@ -94,7 +101,7 @@ pub async fn build(cfg: Config) -> anyhow::Result<Host> {
         .with(LiveServiceServer::new(api).max_decoding_message_size(max));
     let pool = DescriptorPool::decode(cityevents_proto::FILE_DESCRIPTOR_SET)?;
     let table = Table::from_pool(&pool, &SERVED)?;
-    let rest = Rest::new(table, services.routes(), max, heartbeat);
+    let rest = Rest::new(table, services.routes(), max, heartbeat, media);
     let cors = cors(&cfg.edge)?;
     let shed_total = prometheus::IntCounter::new(
         "edge_shed_total",

@@ -29,6 +29,8 @@ pub struct Config {
     pub feed: ClientConfig,
     /// The mail service (unsubscribe links).
     pub mail: ClientConfig,
+    /// The media service (uploads, image links, `/media/...`).
+    pub media: ClientConfig,
     pub edge: EdgeConfig,
     pub live: LiveConfig,
 }
@@ -116,6 +118,7 @@ impl Config {
             ("join", &self.join),
             ("feed", &self.feed),
             ("mail", &self.mail),
+            ("media", &self.media),
         ] {
             anyhow::ensure!(!c.endpoint.is_empty(), "{name}.endpoint is required");
         }

@@ -12,6 +12,7 @@ pub mod app;
 pub mod config;
 pub mod edge;
 pub mod live;
+pub mod media;
 pub mod rest;
 
 pub use app::build;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use cityevents_messaging::Backbone;
 use cityevents_proto::cityevents::event::v1::event_service_server::EventServiceServer;
 use cityevents_proto::cityevents::join::v1::join_service_client::JoinServiceClient;
+use cityevents_proto::cityevents::media::v1::media_service_client::MediaServiceClient;
 use cityevents_runtime::db;
 use cityevents_runtime::grpc::client::channel;
 use cityevents_runtime::grpc::server::ServiceSet;
@@ -37,10 +38,16 @@ pub async fn build(cfg: Config) -> anyhow::Result<Host> {
     } else {
         Some(JoinServiceClient::new(channel(&cfg.join, &metrics)?))
     };
+    let media = if cfg.media.endpoint.is_empty() {
+        None
+    } else {
+        Some(MediaServiceClient::new(channel(&cfg.media, &metrics)?))
+    };
     let state = State {
         pool,
         verifier: Arc::new(verifier),
         join,
+        media,
     };
     let services = ServiceSet::new().with(EventServiceServer::new(EventApi::new(state)));
     Ok(Host::bind(cfg.server, metrics, services)

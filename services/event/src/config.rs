@@ -23,6 +23,9 @@ pub struct Config {
     pub auth: ClientConfig,
     /// The join service, for the capacity floor; empty endpoint skips it.
     pub join: ClientConfig,
+    /// The media service, which checks and attaches cover images; with an
+    /// empty endpoint events take no images.
+    pub media: ClientConfig,
 }
 
 impl cityevents_runtime::cli::ServiceConfig for Config {

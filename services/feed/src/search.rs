@@ -119,6 +119,8 @@ impl From<CardRow> for pb::EventCard {
                 (r.capacity - r.confirmed).max(0)
             },
             cover_image_id: r.cover_image_id,
+            // Signed links are the BFF's to add.
+            cover: None,
             distance_km: r.distance_m.map_or(0.0, |m| (m / 10.0).round() / 100.0),
             organizer_id: r.organizer_id.to_string(),
             version: r.version,

@@ -28,8 +28,10 @@ impl DiscoveryService for Api {
                 .search(caller.outbound(&req, msg)),
         )
         .await?;
+        let mut events = r.events;
+        self.with_card_covers(&mut events).await;
         ok(api::SearchEventsResponse {
-            events: r.events,
+            events,
             next_page_token: r.next_page_token,
         })
     }
@@ -52,7 +54,9 @@ impl DiscoveryService for Api {
                 .trending(caller.outbound(&req, msg)),
         )
         .await?;
-        ok(api::GetTrendingResponse { events: r.events })
+        let mut events = r.events;
+        self.with_card_covers(&mut events).await;
+        ok(api::GetTrendingResponse { events })
     }
 
     async fn get_for_you(
@@ -68,8 +72,10 @@ impl DiscoveryService for Api {
         };
         let out = caller.outbound(&req, msg);
         let r = answer(self.backends.feed.clone().personal_feed(out)).await?;
+        let mut events = r.events;
+        self.with_card_covers(&mut events).await;
         ok(api::GetForYouResponse {
-            events: r.events,
+            events,
             next_page_token: r.next_page_token,
         })
     }

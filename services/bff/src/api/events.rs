@@ -67,7 +67,11 @@ impl EventsService for Api {
                 .create_event(caller.outbound(&req, msg)),
         )
         .await?;
-        ok(api::CreateEventResponse { event: r.event })
+        let mut events: Vec<_> = r.event.into_iter().collect();
+        self.with_covers(&mut events).await;
+        ok(api::CreateEventResponse {
+            event: events.pop(),
+        })
     }
 
     async fn get_event(&self, req: Request<api::GetEventRequest>) -> Reply<api::GetEventResponse> {
@@ -115,8 +119,10 @@ impl EventsService for Api {
         // registration and the organizer's name are extras a page can live
         // without for a moment.
         let (event, organizer) = event?;
+        let mut events: Vec<_> = event.into_iter().collect();
+        self.with_covers(&mut events).await;
         ok(api::GetEventResponse {
-            event,
+            event: events.pop(),
             counts: without("counts", counts),
             my_registration: without("the caller's registration", registration).flatten(),
             organizer,
@@ -141,7 +147,11 @@ impl EventsService for Api {
                 .update_event(caller.outbound(&req, msg)),
         )
         .await?;
-        ok(api::UpdateEventResponse { event: r.event })
+        let mut events: Vec<_> = r.event.into_iter().collect();
+        self.with_covers(&mut events).await;
+        ok(api::UpdateEventResponse {
+            event: events.pop(),
+        })
     }
 
     async fn publish_event(
@@ -161,7 +171,11 @@ impl EventsService for Api {
                 .publish_event(caller.outbound(&req, msg)),
         )
         .await?;
-        ok(api::PublishEventResponse { event: r.event })
+        let mut events: Vec<_> = r.event.into_iter().collect();
+        self.with_covers(&mut events).await;
+        ok(api::PublishEventResponse {
+            event: events.pop(),
+        })
     }
 
     async fn cancel_event(
@@ -182,7 +196,11 @@ impl EventsService for Api {
                 .cancel_event(caller.outbound(&req, msg)),
         )
         .await?;
-        ok(api::CancelEventResponse { event: r.event })
+        let mut events: Vec<_> = r.event.into_iter().collect();
+        self.with_covers(&mut events).await;
+        ok(api::CancelEventResponse {
+            event: events.pop(),
+        })
     }
 
     async fn report_event(
@@ -217,8 +235,10 @@ impl EventsService for Api {
         };
         let out = caller.outbound(&req, msg);
         let r = answer(self.backends.events.clone().list_organized_events(out)).await?;
+        let mut events = r.events;
+        self.with_covers(&mut events).await;
         ok(api::ListMyEventsResponse {
-            events: r.events,
+            events,
             next_page_token: r.next_page_token,
         })
     }

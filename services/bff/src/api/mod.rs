@@ -6,6 +6,7 @@
 mod account;
 mod discovery;
 mod events;
+mod images;
 mod live;
 mod registrations;
 
@@ -16,6 +17,7 @@ use cityevents_proto::cityevents::event::v1::event_service_client::EventServiceC
 use cityevents_proto::cityevents::feed::v1::feed_service_client::FeedServiceClient;
 use cityevents_proto::cityevents::join::v1::join_service_client::JoinServiceClient;
 use cityevents_proto::cityevents::mail::v1::mail_service_client::MailServiceClient;
+use cityevents_proto::cityevents::media::v1::media_service_client::MediaServiceClient;
 use cityevents_runtime::grpc::client::GrpcChannel;
 
 use crate::edge::{Edge, relay};
@@ -31,6 +33,7 @@ pub struct Backends {
     pub join: JoinServiceClient<GrpcChannel>,
     pub feed: FeedServiceClient<GrpcChannel>,
     pub mail: MailServiceClient<GrpcChannel>,
+    pub media: MediaServiceClient<GrpcChannel>,
 }
 
 /// Implements every public service; cheap to clone.

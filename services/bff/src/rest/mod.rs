@@ -23,6 +23,7 @@ use prost_reflect::{DynamicMessage, MessageDescriptor, SerializeOptions};
 use tonic::service::Routes;
 use tower::ServiceExt;
 
+use crate::media::MediaHttp;
 use errors::{error_response, status_of};
 use routes::{Found, Route, Table};
 
@@ -47,11 +48,18 @@ struct Inner {
     max_body: usize,
     heartbeat: Duration,
     openapi: Bytes,
+    media: MediaHttp,
 }
 
 impl Rest {
     /// REST over `grpc` (the gRPC services) along `table`'s routes.
-    pub fn new(table: Table, grpc: Routes, max_body: usize, heartbeat: Duration) -> Self {
+    pub fn new(
+        table: Table,
+        grpc: Routes,
+        max_body: usize,
+        heartbeat: Duration,
+        media: MediaHttp,
+    ) -> Self {
         let openapi = Bytes::from(openapi::document(&table).to_string());
         Self {
             inner: Arc::new(Inner {
@@ -60,6 +68,7 @@ impl Rest {
                 max_body,
                 heartbeat,
                 openapi,
+                media,
             }),
         }
     }
@@ -76,6 +85,9 @@ impl Rest {
             // A gRPC call to a service this BFF does not serve.
             return tonic::Status::unimplemented("no such service or method here")
                 .into_http::<AxumBody>();
+        }
+        if MediaHttp::takes(&req) {
+            return inner.media.handle(req).await;
         }
         if req.method() == Method::GET && req.uri().path() == "/openapi.json" {
             return json(StatusCode::OK, inner.openapi.clone());
@@ -306,7 +318,7 @@ fn grpc_request(
 
 /// Proto3 JSON with every field present (zeros and empty lists included),
 /// so clients see one shape; 64-bit integers as strings, as the mapping says.
-fn to_json(msg: &DynamicMessage) -> String {
+pub(crate) fn to_json(msg: &DynamicMessage) -> String {
     let options = SerializeOptions::new().skip_default_fields(false);
     let mut out = Vec::new();
     let mut ser = serde_json::Serializer::new(&mut out);

@@ -28,8 +28,8 @@ impl Drop for StopOnDrop {
     }
 }
 
-/// The mesh: auth, event, join, feed, mail (sending to a real SMTP server)
-/// and the BFF in front.
+/// The mesh: auth, event, join, feed, mail (sending to a real SMTP server),
+/// media (images on the local file system) and the BFF in front.
 pub struct Mesh {
     pub world: World,
     pub bff: SocketAddr,
@@ -38,6 +38,8 @@ pub struct Mesh {
     pub joins: Vec<JoinReplica>,
     /// Where the mail service sends (a real SMTP server).
     pub smtp: SmtpCatcher,
+    /// Where the media service keeps images.
+    pub media_dir: tempfile::TempDir,
     _stop: StopOnDrop,
 }
 
@@ -75,10 +77,29 @@ pub async fn mesh_of(joins: usize, tune: impl FnOnce(&mut bff::Config)) -> Mesh 
         *auth = world.auth.clone();
     };
 
+    let media_dir = tempfile::tempdir().unwrap();
+    let mut icfg = media::Config {
+        server: ServerConfig::ephemeral(),
+        ..media::Config::default()
+    };
+    icfg.database.url = Secret::new(fresh_database("media_test").await);
+    shared(
+        &mut icfg.redis,
+        &mut icfg.nats,
+        &mut icfg.verifier,
+        &mut icfg.auth,
+    );
+    icfg.media.storage_path = media_dir.path().to_owned();
+    icfg.media.url_keys = vec![Secret::new("k1:mesh media url key")];
+    let media_host = media::build(icfg).await.unwrap();
+    let media_addr = media_host.grpc_addr();
+    tokio::spawn(media_host.run(stop.clone()));
+
     let mut ecfg = event::Config {
         server: ServerConfig::ephemeral(),
         ..event::Config::default()
     };
+    ecfg.media = client(media_addr);
     ecfg.database.url = Secret::new(fresh_database("event_test").await);
     shared(
         &mut ecfg.redis,
@@ -171,6 +192,7 @@ pub async fn mesh_of(joins: usize, tune: impl FnOnce(&mut bff::Config)) -> Mesh 
     bcfg.event = client(event_addr);
     bcfg.feed = client(feed_addr);
     bcfg.mail = client(mail_addr);
+    bcfg.media = client(media_addr);
     bcfg.join = ClientConfig {
         addresses: join_addrs.clone(),
         ..client(join_addrs[0])
@@ -192,6 +214,7 @@ pub async fn mesh_of(joins: usize, tune: impl FnOnce(&mut bff::Config)) -> Mesh 
         channel,
         joins: replicas,
         smtp,
+        media_dir,
         _stop: StopOnDrop(stop),
     }
 }
@@ -337,7 +360,9 @@ impl Mesh {
 pub struct HttpResponse {
     pub status: u16,
     pub headers: Vec<(String, String)>,
+    /// The body as text (lossy) and as bytes.
     pub body: String,
+    pub bytes: Vec<u8>,
 }
 
 impl HttpResponse {
@@ -379,8 +404,12 @@ pub async fn http(
 }
 
 fn parse(raw: &[u8]) -> HttpResponse {
-    let text = String::from_utf8_lossy(raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let at = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(raw.len());
+    let head = String::from_utf8_lossy(&raw[..at]).into_owned();
+    let raw_body = raw.get(at + 4..).unwrap_or_default();
     let mut lines = head.lines();
     let status = lines
         .next()
@@ -397,29 +426,32 @@ fn parse(raw: &[u8]) -> HttpResponse {
     let chunked = headers
         .iter()
         .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"));
-    let body = if chunked {
-        dechunk(body)
+    let bytes = if chunked {
+        dechunk(raw_body)
     } else {
-        body.to_owned()
+        raw_body.to_vec()
     };
     HttpResponse {
         status,
         headers,
-        body,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+        bytes,
     }
 }
 
-fn dechunk(mut body: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = body.split_once("\r\n") {
+fn dechunk(mut body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(eol) = body.windows(2).position(|w| w == b"\r\n") {
+        let size = String::from_utf8_lossy(&body[..eol]);
         let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
             break;
         };
+        let rest = &body[eol + 2..];
         if n == 0 || rest.len() < n {
             break;
         }
-        out.push_str(&rest[..n]);
-        body = rest[n..].trim_start_matches("\r\n");
+        out.extend_from_slice(&rest[..n]);
+        body = rest[n..].strip_prefix(b"\r\n").unwrap_or(&rest[n..]);
     }
     out
 }

@@ -6,5 +6,6 @@ mod discovery;
 mod edge;
 mod helpers;
 mod journey;
+mod media;
 mod replicas;
 mod rest;

@@ -32,5 +32,7 @@ pub fn event(row: &EventRow) -> Result<pb::Event> {
         version: row.version,
         created_at: Some(timestamp(row.created_at)),
         updated_at: Some(timestamp(row.updated_at)),
+        // Signed links are the BFF's to add.
+        cover_images: Vec::new(),
     })
 }

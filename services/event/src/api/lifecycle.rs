@@ -9,6 +9,7 @@ use cityevents_authn::Role;
 use cityevents_messaging::outbox;
 use cityevents_proto::cityevents::event::v1 as pb;
 use cityevents_proto::cityevents::join::v1::GetCountsRequest;
+use cityevents_proto::cityevents::media::v1::AttachImagesRequest;
 use cityevents_runtime::{Error, ErrorCode, Result};
 
 use super::convert::event;
@@ -28,12 +29,14 @@ impl State {
                 "verify your email address before creating events",
             ));
         }
+        let authorization = req.metadata().get("authorization").cloned();
         let draft = req
             .into_inner()
             .draft
             .ok_or_else(|| Error::invalid("draft", "is required"))?;
         let v = validate::draft(draft)?;
         let id = Uuid::now_v7();
+        self.attach_covers(id, &v.draft, &authorization).await?;
         let mut tx = self.pool.begin().await?;
         store::insert(
             &mut tx,
@@ -75,6 +78,7 @@ impl State {
         req: Request<pb::UpdateEventRequest>,
     ) -> Result<pb::UpdateEventResponse> {
         let me = self.principal(&req).await?;
+        let authorization = req.metadata().get("authorization").cloned();
         let r = req.into_inner();
         let id = validate::id("event_id", &r.event_id)?;
         let v = validate::draft(
@@ -94,6 +98,7 @@ impl State {
         if row.status == "published" {
             self.ensure_capacity_floor(id, &v.draft).await?;
         }
+        self.attach_covers(id, &v.draft, &authorization).await?;
         store::update_draft(
             &mut tx,
             id,
@@ -255,6 +260,49 @@ impl State {
     }
 
     /// Capacity may not drop below what is already confirmed (asked of join).
+    /// Has the media service check the draft's images (they exist, are
+    /// ready, and are the caller's or the event's already) and mark them
+    /// used by this event, so they are not collected. Done before the
+    /// event commits: an edit that then fails leaves an image attached
+    /// (kept) rather than a cover collected.
+    async fn attach_covers(
+        &self,
+        id: Uuid,
+        draft: &pb::EventDraft,
+        authorization: &Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>,
+    ) -> Result<()> {
+        if draft.cover_image_ids.is_empty() {
+            return Ok(());
+        }
+        let Some(media) = &self.media else {
+            return Err(Error::new(
+                ErrorCode::FailedPrecondition,
+                "draft.cover_image_ids: this deployment keeps no images",
+            ));
+        };
+        let mut req = Request::new(AttachImagesRequest {
+            subject: format!("event/{id}"),
+            image_ids: draft.cover_image_ids.clone(),
+        });
+        if let Some(a) = authorization {
+            req.metadata_mut().insert("authorization", a.clone());
+        }
+        match media.clone().attach_images(req).await {
+            Ok(_) => Ok(()),
+            Err(s) => {
+                let code = match s.code() {
+                    tonic::Code::NotFound => ErrorCode::NotFound,
+                    tonic::Code::PermissionDenied => ErrorCode::PermissionDenied,
+                    tonic::Code::FailedPrecondition => ErrorCode::FailedPrecondition,
+                    tonic::Code::InvalidArgument => ErrorCode::InvalidArgument,
+                    _ => return Err(Error::unavailable(anyhow::anyhow!("media AttachImages: {s}"))),
+                };
+                let why = s.message().trim_start_matches("image_ids: ");
+                Err(Error::new(code, format!("draft.cover_image_ids: {why}")))
+            }
+        }
+    }
+
     async fn ensure_capacity_floor(&self, id: Uuid, draft: &pb::EventDraft) -> Result<()> {
         let Some(join) = &self.join else {
             return Ok(());

@@ -13,6 +13,7 @@ use tonic::Request;
 use cityevents_authn::{Principal, Role, Verifier};
 use cityevents_proto::cityevents::event::v1::{self as pb, event_service_server::EventService};
 use cityevents_proto::cityevents::join::v1::join_service_client::JoinServiceClient;
+use cityevents_proto::cityevents::media::v1::media_service_client::MediaServiceClient;
 use cityevents_runtime::error::{Reply, reply};
 use cityevents_runtime::grpc::client::GrpcChannel;
 use cityevents_runtime::{Error, ErrorCode, Result};
@@ -25,6 +26,8 @@ pub struct State {
     pub verifier: Arc<Verifier>,
     /// For the capacity floor (confirmed count); `None` skips that check.
     pub join: Option<JoinServiceClient<GrpcChannel>>,
+    /// Checks and attaches cover images; `None`: events take no images.
+    pub media: Option<MediaServiceClient<GrpcChannel>>,
 }
 
 /// The gRPC service.

@@ -123,3 +123,18 @@ async fn tiers_and_questions_get_ids_and_tiers_set_the_capacity() {
     assert!(!e.questions[0].id.is_empty());
     assert_eq!(e.tags, ["rust"]);
 }
+
+#[tokio::test]
+async fn covers_are_refused_where_no_media_service_keeps_images() {
+    let app = spawn_app().await;
+    let (_, token) = app.world.user();
+    let mut d = draft(10);
+    d.cover_image_ids = vec![uuid::Uuid::now_v7().to_string()];
+    let err = app.create(&token, d).await.unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    assert!(
+        err.message().starts_with("draft.cover_image_ids"),
+        "{}",
+        err.message()
+    );
+}
