@@ -73,7 +73,12 @@ impl MediaHttp {
             }
         };
         let meta = pb::UploadMetadata {
-            filename: field.file_name().unwrap_or_default().chars().take(200).collect(),
+            filename: field
+                .file_name()
+                .unwrap_or_default()
+                .chars()
+                .take(200)
+                .collect(),
             content_type: field
                 .content_type()
                 .map(|m| m.essence_str().to_owned())
@@ -87,10 +92,10 @@ impl MediaHttp {
         let first = pb::UploadRequest {
             part: Some(Part::Metadata(meta)),
         };
-        let parts = futures::stream::once(async { first }).chain(futures::stream::unfold(
-            rx,
-            |mut rx| async { rx.recv().await.map(|m| (m, rx)) },
-        ));
+        let parts = futures::stream::once(async { first })
+            .chain(futures::stream::unfold(rx, |mut rx| async {
+                rx.recv().await.map(|m| (m, rx))
+            }));
         let mut call_req = tonic::Request::new(parts);
         if let Some(a) = authorization.and_then(|a| a.to_str().ok().map(str::to_owned))
             && let Ok(v) = a.parse()
@@ -150,7 +155,10 @@ impl MediaHttp {
 
     async fn serve(&self, req: Request<AxumBody>) -> Response<AxumBody> {
         let headers = req.headers();
-        let range = match headers.get(header::RANGE).map(|v| v.to_str().map(parse_range)) {
+        let range = match headers
+            .get(header::RANGE)
+            .map(|v| v.to_str().map(parse_range))
+        {
             None => None,
             Some(Ok(Some(r))) => Some(r),
             // Several ranges or a form not understood: the whole image (RFC 9110 allows it).
@@ -254,7 +262,11 @@ fn parse_range(v: &str) -> Option<pb::ByteRange> {
     }
     Some(pb::ByteRange {
         first: first.parse().ok()?,
-        last: if last.is_empty() { -1 } else { last.parse().ok()? },
+        last: if last.is_empty() {
+            -1
+        } else {
+            last.parse().ok()?
+        },
         suffix: 0,
     })
 }

@@ -44,11 +44,19 @@ impl Api {
     pub(super) async fn with_covers(&self, events: &mut [ev::Event]) {
         let ids = events
             .iter()
-            .flat_map(|e| e.draft.iter().flat_map(|d| d.cover_image_ids.iter().cloned()))
+            .flat_map(|e| {
+                e.draft
+                    .iter()
+                    .flat_map(|d| d.cover_image_ids.iter().cloned())
+            })
             .collect();
         let links = self.links(ids).await;
         for e in events {
-            let ids = e.draft.as_ref().map(|d| d.cover_image_ids.as_slice()).unwrap_or_default();
+            let ids = e
+                .draft
+                .as_ref()
+                .map(|d| d.cover_image_ids.as_slice())
+                .unwrap_or_default();
             e.cover_images = ids.iter().filter_map(|id| links.get(id).cloned()).collect();
         }
     }

@@ -295,7 +295,11 @@ impl State {
                     tonic::Code::PermissionDenied => ErrorCode::PermissionDenied,
                     tonic::Code::FailedPrecondition => ErrorCode::FailedPrecondition,
                     tonic::Code::InvalidArgument => ErrorCode::InvalidArgument,
-                    _ => return Err(Error::unavailable(anyhow::anyhow!("media AttachImages: {s}"))),
+                    _ => {
+                        return Err(Error::unavailable(anyhow::anyhow!(
+                            "media AttachImages: {s}"
+                        )));
+                    }
                 };
                 let why = s.message().trim_start_matches("image_ids: ");
                 Err(Error::new(code, format!("draft.cover_image_ids: {why}")))
