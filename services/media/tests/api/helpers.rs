@@ -121,6 +121,26 @@ impl Media {
             .unwrap())
     }
 
+    /// Signed links of the ready images among `ids`.
+    pub async fn links(&self, ids: &[&str]) -> Vec<pb::ImageLinks> {
+        let req = pb::GetImageLinksRequest {
+            image_ids: ids.iter().map(|s| (*s).to_owned()).collect(),
+        };
+        let links = self.client.clone().get_image_links(req).await.unwrap();
+        links.into_inner().links
+    }
+
+    /// A PNG uploaded by a new user and processed: its id.
+    pub async fn ready_png(&self) -> String {
+        let (_, token) = self.world.user();
+        let image = self
+            .upload(&token, "image/png", &picture(ImageFormat::Png))
+            .await
+            .unwrap();
+        self.settled(&image.id).await;
+        image.id
+    }
+
     /// Waits until the image is no longer processing.
     pub async fn settled(&self, id: &str) -> pb::Image {
         for _ in 0..400 {

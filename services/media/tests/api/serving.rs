@@ -1,8 +1,6 @@
-use image::ImageFormat;
-
 use cityevents_proto::cityevents::media::v1 as pb;
 
-use crate::helpers::{chrono_now, media, picture, read};
+use crate::helpers::{chrono_now, media, read};
 
 fn range(first: i64, last: i64, suffix: i64) -> Option<pb::ByteRange> {
     Some(pb::ByteRange {
@@ -15,27 +13,9 @@ fn range(first: i64, last: i64, suffix: i64) -> Option<pb::ByteRange> {
 #[tokio::test]
 async fn a_signed_link_serves_its_bytes_whole_in_ranges_and_not_again_when_unchanged() {
     let m = media().await;
-    let (_, token) = m.world.user();
-    let image = m
-        .upload(&token, "image/png", &picture(ImageFormat::Png))
-        .await
-        .unwrap();
-    m.settled(&image.id).await;
-    let req = pb::GetImageLinksRequest {
-        image_ids: vec![
-            image.id.clone(),
-            "nonsense".into(),
-            uuid::Uuid::now_v7().to_string(),
-        ],
-    };
-    let links = m
-        .client
-        .clone()
-        .get_image_links(req)
-        .await
-        .unwrap()
-        .into_inner()
-        .links;
+    let id = m.ready_png().await;
+    let unknown = uuid::Uuid::now_v7().to_string();
+    let links = m.links(&[&id, "nonsense", &unknown]).await;
     assert_eq!(links.len(), 1, "unknown ids are left out");
     let card = &links[0].card_url;
     assert!(card.contains("/card.webp?"), "{card}");
@@ -81,23 +61,8 @@ async fn a_signed_link_serves_its_bytes_whole_in_ranges_and_not_again_when_uncha
 #[tokio::test]
 async fn an_edited_or_expired_link_is_refused() {
     let m = media().await;
-    let (_, token) = m.world.user();
-    let image = m
-        .upload(&token, "image/png", &picture(ImageFormat::Png))
-        .await
-        .unwrap();
-    m.settled(&image.id).await;
-    let req = pb::GetImageLinksRequest {
-        image_ids: vec![image.id.clone()],
-    };
-    let links = m
-        .client
-        .clone()
-        .get_image_links(req)
-        .await
-        .unwrap()
-        .into_inner()
-        .links;
+    let id = m.ready_png().await;
+    let links = m.links(&[&id]).await;
     let card = &links[0].card_url;
     let denied = |r: Result<_, tonic::Status>| {
         let s = r.unwrap_err();
@@ -109,7 +74,7 @@ async fn an_edited_or_expired_link_is_refused() {
     let later = format!("{path}?{}", query.replace("exp=", "exp=9"));
     denied(read(&m.client, &later, None, "").await);
     let signer = media::sign::UrlSigner::new(&m.cfg.media.url_keys).unwrap();
-    let resource = format!("/media/{}/card", image.id);
+    let resource = format!("/media/{}/card", id);
     let old = format!(
         "{resource}.webp?{}",
         signer.sign(&resource, chrono_now() - 10)

@@ -50,17 +50,7 @@ async fn images_live_in_a_real_s3_compatible_store_when_one_is_configured() {
             .any(|k| k.starts_with("incoming/") || k.starts_with("uploads/")),
         "{keys:?}"
     );
-    let req = pb::GetImageLinksRequest {
-        image_ids: vec![image.id],
-    };
-    let links = m
-        .client
-        .clone()
-        .get_image_links(req)
-        .await
-        .unwrap()
-        .into_inner()
-        .links;
+    let links = m.links(&[&image.id]).await;
     let (head, bytes) = read(&m.client, &links[0].thumbnail_url, None, "")
         .await
         .unwrap();
