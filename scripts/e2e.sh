@@ -14,9 +14,7 @@ rm -rf "$E2E" && mkdir -p "$E2E/stubs"
 PY="$TOOLS/venv/bin/python"
 "$PY" -c 'import icalendar' 2>/dev/null ||
   "$TOOLS/venv/bin/pip" install -q --disable-pip-version-check 'icalendar==6.*'
-GOOGLEAPIS=$(bash "$ROOT/scripts/proto-deps.sh")
-"$PY" -m grpc_tools.protoc -I "$ROOT/proto" -I "$GOOGLEAPIS" --python_out="$E2E/stubs" --grpc_python_out="$E2E/stubs" \
-  "$ROOT"/proto/cityevents/{api,auth,event,feed,join,mail,media,messaging}/v1/*.proto
+python_stubs "$E2E/stubs"
 
 log "building the binaries"
 (cd "$ROOT" && SQLX_OFFLINE=true cargo build -q --bins)

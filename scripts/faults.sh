@@ -14,9 +14,7 @@ rm -rf "$F" && mkdir -p "$F/stubs"
 export FAULTS_STATE="$F" STUBS="$F/stubs"
 PY="$TOOLS/venv/bin/python"
 "$PY" -c 'import nats' 2>/dev/null || "$TOOLS/venv/bin/pip" install -q --disable-pip-version-check 'nats-py==2.*'
-GOOGLEAPIS=$(bash "$ROOT/scripts/proto-deps.sh")
-"$PY" -m grpc_tools.protoc -I "$ROOT/proto" -I "$GOOGLEAPIS" --python_out="$STUBS" --grpc_python_out="$STUBS" \
-  "$ROOT"/proto/cityevents/{auth,event,join}/v1/*.proto
+python_stubs "$STUBS"
 
 log "building the binaries"
 (cd "$ROOT" && SQLX_OFFLINE=true cargo build -q --bins)

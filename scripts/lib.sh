@@ -29,3 +29,11 @@ machine_line() {
   printf 'machine: %s, %s CPUs; sha256 %d MB/s on one core; %d%% stolen meanwhile\n' "$model" "$(nproc)" \
     $(( 1073741824 * 1000 / (t1 - t0) )) $(( 100 * (steal1 - steal0) / (total1 - total0 + 1) ))
 }
+
+# python_stubs DIR: Python messages and gRPC stubs of every contract in
+# proto/ (one contract imports another: all of them, always).
+python_stubs() {
+  mkdir -p "$1"
+  "$TOOLS/venv/bin/python" -m grpc_tools.protoc -I "$ROOT/proto" -I "$(bash "$ROOT/scripts/proto-deps.sh")" \
+    --python_out="$1" --grpc_python_out="$1" "$ROOT"/proto/cityevents/*/v1/*.proto
+}
