@@ -64,13 +64,13 @@ pub async fn build(cfg: Config) -> anyhow::Result<Host> {
     let redis = Redis::connect(&cfg.redis).await?;
     let auth = channel(&cfg.auth, &metrics)?;
     let verifier = cityevents_authn::remote(&cfg.verifier, auth.clone(), redis.conn.clone());
-    let edge = Edge {
+    let edge = Arc::new(Edge {
         verifier: Arc::new(verifier),
         limiter: RateLimiter::new(redis),
         client_address: cfg.edge.trusted_proxies.parse()?,
         per_user: cfg.edge.per_user,
         per_address: cfg.edge.per_address,
-    };
+    });
     let backends = Backends {
         auth: AuthServiceClient::new(auth),
         events: EventServiceClient::new(channel(&cfg.event, &metrics)?),
@@ -80,6 +80,7 @@ pub async fn build(cfg: Config) -> anyhow::Result<Host> {
         media: MediaServiceClient::new(channel(&cfg.media, &metrics)?),
     };
     let media = MediaHttp {
+        edge: edge.clone(),
         client: backends.media.clone(),
         pool: DescriptorPool::decode(cityevents_proto::FILE_DESCRIPTOR_SET)?,
     };

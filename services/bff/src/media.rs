@@ -5,6 +5,8 @@
 //! signed link names, with `ETag`, `Cache-Control`, `If-None-Match` (304)
 //! and one byte range (206, 416). A bad or expired signature is 403.
 
+use std::sync::Arc;
+
 use axum::body::Body as AxumBody;
 use bytes::Bytes;
 use futures::StreamExt;
@@ -12,6 +14,7 @@ use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header
 use prost::Message;
 use prost_reflect::{DescriptorPool, DynamicMessage};
 use tokio::sync::mpsc;
+use tonic::metadata::MetadataMap;
 
 use cityevents_proto::cityevents::media::v1::{
     self as pb, media_service_client::MediaServiceClient, read_image_response::Part as Out,
@@ -19,11 +22,15 @@ use cityevents_proto::cityevents::media::v1::{
 };
 use cityevents_runtime::grpc::client::GrpcChannel;
 
+use crate::edge::Edge;
 use crate::rest::errors::{error_response, from_status};
 
 /// The HTTP face of the media service.
 #[derive(Clone)]
 pub struct MediaHttp {
+    /// Uploads pass the edge as every call does (a signed-in caller, rate
+    /// limits); links need no one signed in — their signature admits them.
+    pub edge: Arc<Edge>,
     pub client: MediaServiceClient<GrpcChannel>,
     pub pool: DescriptorPool,
 }
@@ -48,6 +55,16 @@ impl MediaHttp {
     }
 
     async fn upload(&self, req: Request<AxumBody>) -> Response<AxumBody> {
+        let (parts, body) = req.into_parts();
+        let probe = tonic::Request::from_parts(
+            MetadataMap::from_headers(parts.headers.clone()),
+            parts.extensions.clone(),
+            (),
+        );
+        if let Err(e) = self.edge.signed_in(&probe).await {
+            return from_status(&e.into());
+        }
+        let req = Request::from_parts(parts, body);
         let bad = |m: &str| error_response(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", m, None);
         let Some(boundary) = req
             .headers()

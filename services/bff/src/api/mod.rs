@@ -45,9 +45,9 @@ pub struct Api {
 }
 
 impl Api {
-    pub fn new(edge: Edge, backends: Backends, hub: Hub) -> Self {
+    pub fn new(edge: Arc<Edge>, backends: Backends, hub: Hub) -> Self {
         Self {
-            edge: Arc::new(edge),
+            edge,
             backends,
             hub,
         }

@@ -192,3 +192,22 @@ async fn uploads_and_covers_are_refused_with_reasons() {
         .unwrap_err();
     assert_eq!(unknown.code(), Code::NotFound);
 }
+
+#[tokio::test]
+async fn uploads_count_against_the_callers_rate_limit() {
+    let mesh = crate::helpers::mesh_with(|c| {
+        c.edge.per_user = cityevents_runtime::ratelimit::Limit {
+            per_minute: 1,
+            burst: 3,
+        };
+    })
+    .await;
+    let ada = mesh.sign_up().await;
+    let statuses: Vec<u16> = futures::future::join_all((0..4u8).map(|i| {
+        let (mesh, token) = (&mesh, &ada.token);
+        async move { mesh.upload(token, &picture(10 + i)).await.status }
+    }))
+    .await;
+    assert!(statuses.contains(&429), "{statuses:?}");
+    assert!(statuses.contains(&201), "{statuses:?}");
+}
