@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs, if missing, what running and testing CityEvents needs on this machine:
-# PostgreSQL (with PostGIS), Redis and NATS from Debian; buf, grpcio-tools and the googleapis
+# PostgreSQL (with PostGIS), Redis, NATS and Prometheus from Debian; buf, grpcio-tools and the googleapis
 # protos and aiosmtpd (the local SMTP catcher) from PyPI (into a virtualenv
 # under $CE_STATE_DIR); grpcurl from Go.
 # Idempotent: a second run installs nothing.
@@ -17,6 +17,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   log "installing ${missing[*]} from Debian"
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+# Prometheus and promtool (alert rules and their unit tests; `make run`
+# scrapes the services), without the exporters Debian recommends.
+if ! command -v promtool >/dev/null; then
+  log "installing prometheus from Debian"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
 fi
 
 VENV="$TOOLS/venv"

@@ -76,6 +76,22 @@ start bff 8080 9107 CITYEVENTS_AUTH__ENDPOINT=http://127.0.0.1:50051 CITYEVENTS_
   CITYEVENTS_JOIN__ENDPOINT=http://127.0.0.1:50053 CITYEVENTS_FEED__ENDPOINT=http://127.0.0.1:50054 \
   CITYEVENTS_MAIL__ENDPOINT=http://127.0.0.1:50056 CITYEVENTS_MEDIA__ENDPOINT=http://127.0.0.1:50055 CITYEVENTS_EDGE__CORS_ORIGINS='["http://localhost:5173","http://127.0.0.1:5173"]'
 
+# Prometheus scraping every service (job = service), the alert rules loaded.
+PROM="$RUN/prometheus"
+mkdir -p "$PROM"
+{
+  echo "global: {scrape_interval: 5s, evaluation_interval: 5s}"
+  echo "rule_files: [\"$ROOT/k8s/prometheus/rules/*.yml\"]"
+  echo "scrape_configs:"
+  for pair in auth:9101 event:9102 join:9103 feed:9104 media:9105 mail:9106 bff:9107; do
+    echo "  - {job_name: ${pair%%:*}, static_configs: [{targets: [\"127.0.0.1:${pair#*:}\"]}]}"
+  done
+} >"$PROM/prometheus.yml"
+if ! { [ -f "$RUN/prometheus.pid" ] && kill -0 "$(cat "$RUN/prometheus.pid")" 2>/dev/null; }; then
+  nohup prometheus --config.file="$PROM/prometheus.yml" --storage.tsdb.path="$PROM/data" \
+    --web.listen-address=127.0.0.1:9090 >"$RUN/prometheus.log" 2>&1 &
+  echo $! >"$RUN/prometheus.pid"
+fi
 
 # Demo accounts (idempotent): an admin and a user, both verified.
 seed() {
@@ -115,6 +131,7 @@ CityEvents is running. The public API (gRPC, gRPC-web, REST/JSON) is at http://1
   media    gRPC  127.0.0.1:50055   metrics http://127.0.0.1:9105/metrics   log $RUN/media.log   images in $RUN/media
   mail     gRPC  127.0.0.1:50056   metrics http://127.0.0.1:9106/metrics   log $RUN/mail.log
   mails    every mail sent is a file in $MAILS (a local SMTP catcher on 127.0.0.1:2525)
+  metrics  Prometheus http://127.0.0.1:9090 scrapes every service; alerts at http://127.0.0.1:9090/alerts
   postgres $(pg_url)   redis redis://127.0.0.1:$REDIS_PORT   nats nats://127.0.0.1:$NATS_PORT
 Demo accounts (password "cityevents-demo"): admin@cityevents.local (admin), ada@cityevents.local
 Try:  curl -s -X POST http://127.0.0.1:8080/v1/account:signIn -H 'content-type: application/json' \\

@@ -6,4 +6,5 @@ bash "$ROOT/scripts/infra-up.sh"
 export GOOGLEAPIS_PROTO_DIR
 GOOGLEAPIS_PROTO_DIR=$(bash "$ROOT/scripts/proto-deps.sh")
 cd "$ROOT"
+bash "$ROOT/scripts/rules-test.sh"
 SQLX_OFFLINE=true cargo test --workspace --locked

@@ -68,9 +68,14 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// A fresh registry holding the gRPC server and client metrics.
+    /// A fresh registry holding the gRPC server and client metrics and the
+    /// process's own (`process_cpu_seconds_total`,
+    /// `process_resident_memory_bytes`, `process_open_fds`, …).
     pub fn new() -> prometheus::Result<Self> {
         let registry = Registry::new();
+        registry.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))?;
         let server = GrpcMetrics::register(&registry, "server")?;
         let client = GrpcMetrics::register(&registry, "client")?;
         Ok(Self {
@@ -105,5 +110,22 @@ impl Metrics {
             tracing::error!(error = %e, "metrics encoding failed");
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod process_tests {
+    use super::Metrics;
+
+    #[test]
+    fn every_registry_reports_the_process_cpu_memory_and_open_files() {
+        let text = Metrics::new().unwrap().render();
+        for name in [
+            "process_cpu_seconds_total",
+            "process_resident_memory_bytes",
+            "process_open_fds",
+        ] {
+            assert!(text.contains(name), "{name} missing");
+        }
     }
 }
