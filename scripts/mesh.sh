@@ -4,6 +4,8 @@
 #   mesh_init DIR DB PORT_BASE   keys, databases, ports (PORT_BASE+1 … +8, admin +101 … +107;
 #                                keep them under 32768, clear of the kernel's ephemeral ports)
 #   start smtp                   the SMTP catcher (mails kept in DIR/mails)
+#   start prometheus             Prometheus (port PORT_BASE+9) scraping every service each second,
+#                                the alert rules loaded
 #   start SERVICE                starts it and waits for its health
 # MESH_PROFILE=release runs the optimised binaries; MESH_ENV[svc]="K=V …"
 # adds settings to one service.
@@ -18,13 +20,28 @@ mesh_init() {
   for svc in auth event join feed mail media; do
     psql -q -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -c "DROP DATABASE IF EXISTS ${MESH_DB}_$svc" -c "CREATE DATABASE ${MESH_DB}_$svc"
   done
-  declare -gA PORT=([auth]=$((base + 1)) [event]=$((base + 2)) [join]=$((base + 3)) [bff]=$((base + 4)) [feed]=$((base + 5)) [mail]=$((base + 6)) [smtp]=$((base + 7)) [media]=$((base + 8)))
+  declare -gA PORT=([auth]=$((base + 1)) [event]=$((base + 2)) [join]=$((base + 3)) [bff]=$((base + 4)) [feed]=$((base + 5)) [mail]=$((base + 6)) [smtp]=$((base + 7)) [media]=$((base + 8)) [prometheus]=$((base + 9)))
   declare -gA ADMIN=([auth]=$((base + 101)) [event]=$((base + 102)) [join]=$((base + 103)) [bff]=$((base + 104)) [feed]=$((base + 105)) [mail]=$((base + 106)) [media]=$((base + 107)))
   trap stop_all EXIT
 }
 
 # start SERVICE: the settings every service has, then its own (unknown keys are errors).
 start() {
+  if [ "$1" = prometheus ]; then
+    {
+      echo "global: {scrape_interval: 1s, evaluation_interval: 1s}"
+      echo "rule_files: [\"$ROOT/k8s/prometheus/rules/*.yml\"]"
+      echo "scrape_configs:"
+      for svc in "${!ADMIN[@]}"; do
+        echo "  - {job_name: $svc, static_configs: [{targets: [\"127.0.0.1:${ADMIN[$svc]}\"]}]}"
+      done
+    } >"$M/prometheus.yml"
+    prometheus --config.file="$M/prometheus.yml" --storage.tsdb.path="$M/prometheus" \
+      --web.listen-address="127.0.0.1:${PORT[prometheus]}" >>"$M/prometheus.log" 2>&1 &
+    echo $! >"$M/prometheus.pid"
+    for _ in $(seq 100); do curl -sf "http://127.0.0.1:${PORT[prometheus]}/-/ready" >/dev/null && return; sleep 0.1; done
+    log "Prometheus did not start"; tail -5 "$M/prometheus.log"; exit 1
+  fi
   if [ "$1" = smtp ]; then
     "$TOOLS/venv/bin/python" "$ROOT/scripts/smtp-catcher.py" "${PORT[smtp]}" "$M/mails" >>"$M/smtp.log" 2>&1 &
     echo $! >"$M/smtp.pid"
@@ -71,7 +88,7 @@ start() {
 }
 
 stop_all() {
-  for svc in bff media mail feed join event auth smtp; do
+  for svc in prometheus bff media mail feed join event auth smtp; do
     [ -f "$M/$svc.pid" ] && kill "$(cat "$M/$svc.pid")" 2>/dev/null || true
   done
 }

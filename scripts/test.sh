@@ -7,4 +7,5 @@ export GOOGLEAPIS_PROTO_DIR
 GOOGLEAPIS_PROTO_DIR=$(bash "$ROOT/scripts/proto-deps.sh")
 cd "$ROOT"
 bash "$ROOT/scripts/rules-test.sh"
+bash "$ROOT/scripts/dashboards-test.sh"
 SQLX_OFFLINE=true cargo test --workspace --locked

@@ -124,6 +124,7 @@ impl Consumer {
     /// `shutdown`. A message stream that ends is opened again.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let name = self.spec.name.clone();
+        self.metrics.touch_consumer(&name);
         while !shutdown.is_cancelled() {
             let Some((consumer, mut messages)) =
                 streams::retry_setup(&shutdown, &name, || self.open()).await

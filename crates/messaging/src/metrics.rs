@@ -91,4 +91,26 @@ impl MessagingMetrics {
             )?,
         })
     }
+
+    /// Makes every series of `producer` exist (at 0), so dashboards and
+    /// alerts see a quiet outbox rather than none.
+    pub fn touch_producer(&self, producer: &str) {
+        let p = &[producer];
+        self.outbox_backlog.with_label_values(p);
+        self.outbox_oldest_seconds.with_label_values(p);
+        self.published.with_label_values(p);
+        self.publish_failures.with_label_values(p);
+        self.parked.with_label_values(p);
+        self.parked_rows.with_label_values(p);
+    }
+
+    /// Makes every series of `consumer` exist (at 0).
+    pub fn touch_consumer(&self, consumer: &str) {
+        for result in ["ok", "duplicate", "retry", "dead_letter"] {
+            self.handled.with_label_values(&[consumer, result]);
+        }
+        self.redeliveries.with_label_values(&[consumer]);
+        self.dead_letters.with_label_values(&[consumer]);
+        self.pending.with_label_values(&[consumer]);
+    }
 }

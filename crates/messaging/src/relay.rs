@@ -56,6 +56,7 @@ impl Relay {
     /// Creates the stream (retrying while NATS is away), then publishes
     /// until `shutdown` fires.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        self.metrics.touch_producer(&self.producer);
         let what = format!("stream of {}", self.producer);
         let ensure = || streams::ensure_stream(&self.js, &self.prefix, &self.producer);
         if streams::retry_setup(&shutdown, &what, ensure)

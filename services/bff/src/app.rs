@@ -33,6 +33,7 @@ use cityevents_runtime::redis::Redis;
 use crate::api::{Api, Backends};
 use crate::config::{Config, EdgeConfig};
 use crate::edge::Edge;
+use crate::http_metrics::HttpMetrics;
 use crate::live::{Hub, Pace};
 use crate::media::MediaHttp;
 use crate::rest::Rest;
@@ -110,19 +111,35 @@ pub async fn build(cfg: Config) -> anyhow::Result<Host> {
     )?;
     metrics.registry().register(Box::new(shed_total.clone()))?;
     let shed = ShedLayer::new(cfg.edge.max_in_flight, shed_total);
+    let grpc_methods = pool
+        .services()
+        .filter(|s| SERVED.contains(&s.full_name()))
+        .flat_map(|s| {
+            let name = s.full_name().to_owned();
+            s.methods()
+                .map(move |m| format!("/{name}/{}", m.name()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let http_metrics = HttpMetrics::register(metrics.registry(), grpc_methods)?;
     let services = services.map_router(move |grpc| {
         let with_rest = grpc.fallback(move |req| rest.clone().handle(req));
         // gRPC-web's layer answers 400 to any other HTTP/1.1 request, so
         // only gRPC-web requests go through it.
         let web = tonic_web::GrpcWebLayer::new().layer(with_rest.clone());
         let split = tower::service_fn(move |req: Request<axum::body::Body>| {
-            let (web, plain) = (web.clone(), with_rest.clone());
+            let (web, plain, http_metrics) = (web.clone(), with_rest.clone(), http_metrics.clone());
             async move {
+                if is_grpc(req.headers()) {
+                    return Ok::<_, Infallible>(plain.oneshot(req).await?.into_response());
+                }
+                let started = http_metrics.start(&req);
                 let res = if is_grpc_web(req.headers()) {
                     web.oneshot(req).await?.into_response()
                 } else {
                     plain.oneshot(req).await?.into_response()
                 };
+                http_metrics.finish(started, &res);
                 Ok::<_, Infallible>(res)
             }
         });
@@ -145,6 +162,16 @@ pub const SERVED: [&str; 5] = [
     "cityevents.api.v1.DiscoveryService",
     "cityevents.api.v1.LiveService",
 ];
+
+/// Native gRPC (measured by `grpc_server_*`), not gRPC-web.
+fn is_grpc(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| {
+            ct.starts_with("application/grpc") && !ct.starts_with("application/grpc-web")
+        })
+}
 
 fn is_grpc_web(headers: &http::HeaderMap) -> bool {
     headers

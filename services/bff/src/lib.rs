@@ -11,6 +11,7 @@ pub mod api;
 pub mod app;
 pub mod config;
 pub mod edge;
+pub mod http_metrics;
 pub mod live;
 pub mod media;
 pub mod rest;

@@ -39,11 +39,16 @@ pub struct MediaHttp {
 const CHUNK: usize = 64 * 1024;
 
 impl MediaHttp {
-    /// Whether this request is one of ours.
-    pub fn takes(req: &Request<AxumBody>) -> bool {
+    /// The route template if this request is one of ours.
+    pub fn takes(req: &Request<AxumBody>) -> Option<&'static str> {
         let path = req.uri().path();
-        (path.starts_with("/media/") && matches!(*req.method(), Method::GET | Method::HEAD))
-            || (path == "/v1/media" && req.method() == Method::POST)
+        if path.starts_with("/media/") && matches!(*req.method(), Method::GET | Method::HEAD) {
+            Some("/media/{image}/{variant}")
+        } else if path == "/v1/media" && req.method() == Method::POST {
+            Some("/v1/media")
+        } else {
+            None
+        }
     }
 
     pub async fn handle(&self, req: Request<AxumBody>) -> Response<AxumBody> {

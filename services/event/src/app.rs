@@ -43,11 +43,20 @@ pub async fn build(cfg: Config) -> anyhow::Result<Host> {
     } else {
         Some(MediaServiceClient::new(channel(&cfg.media, &metrics)?))
     };
+    let lifecycle = metrics.counter(
+        "events_lifecycle_total",
+        "Events created, updated, published and cancelled.",
+        &["action"],
+    )?;
+    for action in ["created", "updated", "published", "cancelled"] {
+        lifecycle.with_label_values(&[action]);
+    }
     let state = State {
         pool,
         verifier: Arc::new(verifier),
         join,
         media,
+        lifecycle,
     };
     let services = ServiceSet::new().with(EventServiceServer::new(EventApi::new(state)));
     Ok(Host::bind(cfg.server, metrics, services)

@@ -207,7 +207,7 @@ pub async fn cancel(
     event: Uuid,
     user: Uuid,
     event_type: &'static str,
-) -> Result<RegRow> {
+) -> Result<Cancelled> {
     sqlx::query!(
         "SELECT event_id FROM event_snapshots WHERE event_id = $1 FOR UPDATE",
         event
@@ -259,10 +259,17 @@ pub async fn cancel(
     } else {
         Vec::new()
     };
+    let promotions = promoted.len();
     let mut changes = vec![(event_type, row.clone())];
     changes.extend(promoted.into_iter().map(|r| ("join.promoted", r)));
     emit(conn, event, &changes).await?;
-    Ok(row)
+    Ok(Cancelled { row, promotions })
+}
+
+/// A cancelled registration, and how many people it moved off the waitlist.
+pub struct Cancelled {
+    pub row: RegRow,
+    pub promotions: usize,
 }
 
 /// Confirmed, waitlisted and remaining places per tier.

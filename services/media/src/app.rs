@@ -47,7 +47,16 @@ pub async fn build(cfg: Config) -> anyhow::Result<Host> {
     // Re-queued beside the workers (not before them: more than the queue
     // holds would wait for a worker that has not started).
     let recovery = (pool.clone(), store.clone(), jobs.clone());
+    let processed = metrics.counter(
+        "media_images_processed_total",
+        "Accepted uploads processed: ready (variants made) or failed (undecodable).",
+        &["result"],
+    )?;
+    for r in ["ready", "failed"] {
+        processed.with_label_values(&[r]);
+    }
     let workers = Workers {
+        processed,
         jobs: queue,
         pool: pool.clone(),
         store: store.clone(),

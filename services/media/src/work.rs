@@ -34,6 +34,8 @@ pub struct Workers {
     pub store: Arc<dyn ObjectStore>,
     pub workers: usize,
     pub max_pixels: u64,
+    /// `media_images_processed_total{result}`: ready, failed.
+    pub processed: prometheus::IntCounterVec,
 }
 
 impl Workers {
@@ -48,7 +50,12 @@ impl Workers {
                 job = self.jobs.recv() => match job {
                     Some(job) => {
                         let (pool, store, max) = (self.pool.clone(), self.store.clone(), self.max_pixels);
-                        running.spawn(async move { process_one(pool, store, job, max).await });
+                        let processed = self.processed.clone();
+                        running.spawn(async move {
+                            if let Some(result) = process_one(pool, store, job, max).await {
+                                processed.with_label_values(&[result]).inc();
+                            }
+                        });
                     }
                     None => break,
                 },
@@ -60,20 +67,28 @@ impl Workers {
     }
 }
 
-async fn process_one(pool: PgPool, store: Arc<dyn ObjectStore>, job: Job, max_pixels: u64) {
+/// Makes one upload's variants: `ready` or `failed`, or `None` when it
+/// stays `processing` for the next start (storage away).
+async fn process_one(
+    pool: PgPool,
+    store: Arc<dyn ObjectStore>,
+    job: Job,
+    max_pixels: u64,
+) -> Option<&'static str> {
     let Job { sha, format } = job;
     let bytes = match store::read(store.as_ref(), &store::upload_path(&sha)).await {
         Ok(b) => b,
         // The row stays `processing`; the next start tries again.
         Err(e) => {
             tracing::warn!(%sha, error = %e, "reading an upload failed");
-            return;
+            return None;
         }
     };
     let made = tokio::task::spawn_blocking(move || process::variants(&bytes, format, max_pixels))
         .await
         .map_err(anyhow::Error::from)
         .and_then(|r| r);
+    let result = if made.is_ok() { "ready" } else { "failed" };
     let outcome = match made {
         Ok(variants) => {
             let mut names = Vec::new();
@@ -98,7 +113,7 @@ async fn process_one(pool: PgPool, store: Arc<dyn ObjectStore>, job: Job, max_pi
                 // start tries again.
                 Err(e) => {
                     tracing::warn!(%sha, error = %e, "storing variants failed");
-                    return;
+                    return None;
                 }
             }
         }
@@ -116,8 +131,12 @@ async fn process_one(pool: PgPool, store: Arc<dyn ObjectStore>, job: Job, max_pi
     match outcome {
         Ok(()) => {
             let _ = store.delete(&store::upload_path(&sha)).await;
+            Some(result)
         }
-        Err(e) => tracing::warn!(%sha, error = %e, "recording a processed image failed"),
+        Err(e) => {
+            tracing::warn!(%sha, error = %e, "recording a processed image failed");
+            None
+        }
     }
 }
 

@@ -23,6 +23,7 @@ use prost_reflect::{DynamicMessage, MessageDescriptor, SerializeOptions};
 use tonic::service::Routes;
 use tower::ServiceExt;
 
+use crate::http_metrics::HttpRoute;
 use crate::media::MediaHttp;
 use errors::{error_response, status_of};
 use routes::{Found, Route, Table};
@@ -86,17 +87,25 @@ impl Rest {
             return tonic::Status::unimplemented("no such service or method here")
                 .into_http::<AxumBody>();
         }
-        if MediaHttp::takes(&req) {
-            return inner.media.handle(req).await;
+        if let Some(template) = MediaHttp::takes(&req) {
+            let mut res = inner.media.handle(req).await;
+            res.extensions_mut().insert(HttpRoute(template.to_owned()));
+            return res;
         }
         if req.method() == Method::GET && req.uri().path() == "/openapi.json" {
-            return json(StatusCode::OK, inner.openapi.clone());
+            let mut res = json(StatusCode::OK, inner.openapi.clone());
+            res.extensions_mut()
+                .insert(HttpRoute("/openapi.json".to_owned()));
+            return res;
         }
         let path = req.uri().path().to_owned();
         match inner.table.find(req.method(), &path) {
             Found::Route(route, vars) => {
                 let route = route.clone();
-                inner.call(route, vars, req).await
+                let template = HttpRoute(route.template.clone());
+                let mut res = inner.call(route, vars, req).await;
+                res.extensions_mut().insert(template);
+                res
             }
             Found::WrongMethod(allowed) => {
                 let mut res = error_response(

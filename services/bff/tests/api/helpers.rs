@@ -33,6 +33,8 @@ impl Drop for StopOnDrop {
 pub struct Mesh {
     pub world: World,
     pub bff: SocketAddr,
+    /// The BFF's admin port (`/metrics`).
+    pub bff_admin: SocketAddr,
     pub channel: Channel,
     /// The join service's replicas, all behind the BFF's one join backend.
     pub joins: Vec<JoinReplica>,
@@ -201,6 +203,7 @@ pub async fn mesh_of(joins: usize, tune: impl FnOnce(&mut bff::Config)) -> Mesh 
     tune(&mut bcfg);
     let bff_host = bff::build(bcfg).await.unwrap();
     let bff = bff_host.grpc_addr();
+    let bff_admin = bff_host.admin_addr();
     tokio::spawn(bff_host.run(stop.clone()));
 
     let channel = Channel::from_shared(format!("http://{bff}"))
@@ -211,6 +214,7 @@ pub async fn mesh_of(joins: usize, tune: impl FnOnce(&mut bff::Config)) -> Mesh 
     Mesh {
         world,
         bff,
+        bff_admin,
         channel,
         joins: replicas,
         smtp,

@@ -338,3 +338,25 @@ async fn server_sent_events_start_with_the_current_state_and_follow_joins() {
     .await;
     assert_eq!(missing.status, 404, "{}", missing.body);
 }
+
+#[tokio::test]
+async fn http_requests_are_measured_by_route_template_never_by_path() {
+    let mesh = mesh().await;
+    let id = uuid::Uuid::now_v7().to_string();
+    let res = http(mesh.bff, "GET", &format!("/v1/events/{id}"), &[], b"").await;
+    assert_eq!(res.status, 404);
+    let made_up = format!("/v1/nothing/{id}");
+    assert_eq!(http(mesh.bff, "GET", &made_up, &[], b"").await.status, 404);
+    let metrics = http(mesh.bff_admin, "GET", "/metrics", &[], b"").await.body;
+    let measured = |route: &str, status: &str| {
+        metrics.lines().any(|l| {
+            l.starts_with("http_server_request_duration_seconds_count")
+                && l.contains(&format!("http_route=\"{route}\""))
+                && l.contains(&format!("http_response_status_code=\"{status}\""))
+                && l.contains("http_request_method=\"GET\"")
+        })
+    };
+    assert!(measured("/v1/events/{event_id}", "404"), "{metrics}");
+    assert!(measured("unmatched", "404"), "{metrics}");
+    assert!(!metrics.contains(&id), "no path or id in any label");
+}

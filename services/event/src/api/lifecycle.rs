@@ -51,6 +51,7 @@ impl State {
             .await?
             .ok_or_else(store::not_found)?;
         tx.commit().await?;
+        self.lifecycle.with_label_values(&["created"]).inc();
         tracing::info!(event_id = %id, "event created");
         Ok(pb::CreateEventResponse {
             event: Some(event(&row)?),
@@ -109,6 +110,7 @@ impl State {
         .await?;
         let event = self.emit_changed(&mut tx, id, "event.updated").await?;
         tx.commit().await?;
+        self.lifecycle.with_label_values(&["updated"]).inc();
         Ok(pb::UpdateEventResponse { event: Some(event) })
     }
 
@@ -139,6 +141,7 @@ impl State {
         store::set_status(&mut tx, id, "published", None).await?;
         let event = self.emit_changed(&mut tx, id, "event.published").await?;
         tx.commit().await?;
+        self.lifecycle.with_label_values(&["published"]).inc();
         Ok(pb::PublishEventResponse { event: Some(event) })
     }
 
@@ -171,6 +174,7 @@ impl State {
         };
         outbox::enqueue(&mut tx, "event.cancelled", id, &payload).await?;
         tx.commit().await?;
+        self.lifecycle.with_label_values(&["cancelled"]).inc();
         Ok(pb::CancelEventResponse { event: Some(event) })
     }
 

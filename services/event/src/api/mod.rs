@@ -28,6 +28,8 @@ pub struct State {
     pub join: Option<JoinServiceClient<GrpcChannel>>,
     /// Checks and attaches cover images; `None`: events take no images.
     pub media: Option<MediaServiceClient<GrpcChannel>>,
+    /// `events_lifecycle_total{action}`: created, updated, published, cancelled.
+    pub lifecycle: prometheus::IntCounterVec,
 }
 
 /// The gRPC service.

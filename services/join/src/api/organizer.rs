@@ -78,9 +78,11 @@ impl State {
         self.organizer(&req, event).await?;
         let user = cityevents_runtime::parse::id("user_id", &req.get_ref().user_id)?;
         let mut tx = self.pool.begin().await?;
-        let row = store::cancel(&mut tx, event, user, "join.removed").await?;
+        let store::Cancelled { row, promotions } =
+            store::cancel(&mut tx, event, user, "join.removed").await?;
         tx.commit().await?;
         self.metrics.leaves.with_label_values(&["removed"]).inc();
+        self.metrics.promotions.inc_by(promotions as u64);
         Ok(pb::RemoveAttendeeResponse {
             registration: Some(row.to_pb(0)),
         })
@@ -103,6 +105,8 @@ impl State {
         let mut tx = self.pool.begin().await?;
         let (row, first) = store::check_in(&mut tx, reg, event).await?;
         tx.commit().await?;
+        let outcome = if first { "first" } else { "again" };
+        self.metrics.check_ins.with_label_values(&[outcome]).inc();
         Ok(pb::CheckInResponse {
             registration: Some(self.registration(&row, 0)),
             first_check_in: first,

@@ -85,9 +85,11 @@ impl State {
         let me = self.principal(&req).await?;
         let event = event_id(&req.get_ref().event_id)?;
         let mut tx = self.pool.begin().await?;
-        let row = store::cancel(&mut tx, event, me.user_id, "join.cancelled").await?;
+        let store::Cancelled { row, promotions } =
+            store::cancel(&mut tx, event, me.user_id, "join.cancelled").await?;
         tx.commit().await?;
         self.metrics.leaves.with_label_values(&["left"]).inc();
+        self.metrics.promotions.inc_by(promotions as u64);
         Ok(pb::LeaveResponse {
             registration: Some(self.registration(&row, 0)),
         })
