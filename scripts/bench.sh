@@ -12,6 +12,13 @@ cd "$ROOT"
 SQLX_OFFLINE=true cargo bench --locked -p join --bench joins --no-run
 machine_line
 SQLX_OFFLINE=true cargo bench --locked -p join --bench joins
+# The same with every span traced and exported over OTLP to a receiver
+# (telemetry's cost on the join path; the receiver's own CPU printed apart).
+OTLP_DIR=$(mktemp -d)
+otlp_receiver "$OTLP_DIR" 21199
+CE_BENCH_OTLP=http://127.0.0.1:21199 SQLX_OFFLINE=true cargo bench --locked -p join --bench joins
+echo "the OTLP receiver used $(ps -o cputime= -p "$(cat "$OTLP_DIR/otlp.pid")") of CPU for $(wc -l <"$OTLP_DIR/spans.jsonl") spans"
+kill "$(cat "$OTLP_DIR/otlp.pid")"; rm -rf "$OTLP_DIR"
 # Auth's memory under a sign-up storm (argon2id, 19 MiB a hash).
 SQLX_OFFLINE=true cargo bench --locked -p auth --bench memory
 # Mail: confirmations rendered per second, then sent over SMTP to the local catcher.

@@ -37,3 +37,21 @@ python_stubs() {
   "$TOOLS/venv/bin/python" -m grpc_tools.protoc -I "$ROOT/proto" -I "$(bash "$ROOT/scripts/proto-deps.sh")" \
     --python_out="$1" --grpc_python_out="$1" "$ROOT"/proto/cityevents/*/v1/*.proto
 }
+
+# otlp_receiver DIR PORT: a minimal OTLP trace receiver (scripts/otlp-receiver.py,
+# stubs generated from opentelemetry-proto's own .proto files) on PORT, keeping
+# every span in DIR/spans.jsonl; its pid in DIR/otlp.pid.
+otlp_receiver() {
+  local dir=$1 port=$2 stubs="$1/otlp-stubs" otel
+  otel=$(cd "$ROOT" && cargo metadata --format-version 1 --locked | "$TOOLS/venv/bin/python" -c '
+import json, os, sys
+p = next(p for p in json.load(sys.stdin)["packages"] if p["name"] == "opentelemetry-proto")
+print(os.path.join(os.path.dirname(p["manifest_path"]), "src/proto/opentelemetry-proto"))')
+  mkdir -p "$stubs"
+  "$TOOLS/venv/bin/python" -m grpc_tools.protoc -I "$otel" --python_out="$stubs" --grpc_python_out="$stubs" \
+    "$otel"/opentelemetry/proto/{common,resource,trace,collector/trace}/v1/*.proto
+  STUBS="$stubs" "$TOOLS/venv/bin/python" "$ROOT/scripts/otlp-receiver.py" "$port" "$dir/spans.jsonl" >>"$dir/otlp.log" 2>&1 &
+  echo $! >"$dir/otlp.pid"
+  for _ in $(seq 100); do (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return; sleep 0.1; done
+  log "the OTLP receiver did not start"; cat "$dir/otlp.log"; exit 1
+}

@@ -6,6 +6,8 @@
 #   start smtp                   the SMTP catcher (mails kept in DIR/mails)
 #   start prometheus             Prometheus (port PORT_BASE+9) scraping every service each second,
 #                                the alert rules loaded
+#   start otlp                   an OTLP trace receiver (port PORT_BASE+10) keeping every span in
+#                                DIR/spans.jsonl; services started after it export their traces there
 #   start SERVICE                starts it and waits for its health
 # MESH_PROFILE=release runs the optimised binaries; MESH_ENV[svc]="K=V …"
 # adds settings to one service.
@@ -20,7 +22,7 @@ mesh_init() {
   for svc in auth event join feed mail media; do
     psql -q -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -c "DROP DATABASE IF EXISTS ${MESH_DB}_$svc" -c "CREATE DATABASE ${MESH_DB}_$svc"
   done
-  declare -gA PORT=([auth]=$((base + 1)) [event]=$((base + 2)) [join]=$((base + 3)) [bff]=$((base + 4)) [feed]=$((base + 5)) [mail]=$((base + 6)) [smtp]=$((base + 7)) [media]=$((base + 8)) [prometheus]=$((base + 9)))
+  declare -gA PORT=([auth]=$((base + 1)) [event]=$((base + 2)) [join]=$((base + 3)) [bff]=$((base + 4)) [feed]=$((base + 5)) [mail]=$((base + 6)) [smtp]=$((base + 7)) [media]=$((base + 8)) [prometheus]=$((base + 9)) [otlp]=$((base + 10)))
   declare -gA ADMIN=([auth]=$((base + 101)) [event]=$((base + 102)) [join]=$((base + 103)) [bff]=$((base + 104)) [feed]=$((base + 105)) [mail]=$((base + 106)) [media]=$((base + 107)))
   trap stop_all EXIT
 }
@@ -41,6 +43,11 @@ start() {
     echo $! >"$M/prometheus.pid"
     for _ in $(seq 100); do curl -sf "http://127.0.0.1:${PORT[prometheus]}/-/ready" >/dev/null && return; sleep 0.1; done
     log "Prometheus did not start"; tail -5 "$M/prometheus.log"; exit 1
+  fi
+  if [ "$1" = otlp ]; then
+    otlp_receiver "$M" "${PORT[otlp]}"
+    OTLP_ENDPOINT="http://127.0.0.1:${PORT[otlp]}"
+    return
   fi
   if [ "$1" = smtp ]; then
     "$TOOLS/venv/bin/python" "$ROOT/scripts/smtp-catcher.py" "${PORT[smtp]}" "$M/mails" >>"$M/smtp.log" 2>&1 &
@@ -71,6 +78,7 @@ start() {
               CITYEVENTS_EDGE__CORS_ORIGINS='["http://localhost:5173"]') ;;
   esac
   [ "$svc" = bff ] || own+=(CITYEVENTS_DATABASE__URL="$(pg_url "${MESH_DB}_$svc")")
+  [ -z "${OTLP_ENDPOINT:-}" ] || own+=(CITYEVENTS_TELEMETRY__OTLP_ENDPOINT="$OTLP_ENDPOINT")
   # shellcheck disable=SC2206 # "K=V K=V", values without spaces
   [ -z "${MESH_ENV[$svc]:-}" ] || own+=(${MESH_ENV[$svc]})
   env CITYEVENTS_SERVER__GRPC_ADDR="127.0.0.1:${PORT[$svc]}" CITYEVENTS_SERVER__ADMIN_ADDR="127.0.0.1:${ADMIN[$svc]}" \
@@ -88,7 +96,7 @@ start() {
 }
 
 stop_all() {
-  for svc in prometheus bff media mail feed join event auth smtp; do
+  for svc in prometheus bff media mail feed join event auth smtp otlp; do
     [ -f "$M/$svc.pid" ] && kill "$(cat "$M/$svc.pid")" 2>/dev/null || true
   done
 }

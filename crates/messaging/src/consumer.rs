@@ -9,7 +9,6 @@ use futures::future::BoxFuture;
 use prost::Message;
 use sqlx::{PgConnection, PgPool};
 use tracing::Instrument;
-use tracing_opentelemetry::OpenTelemetrySpanExt;
 use uuid::Uuid;
 
 use cityevents_runtime::CancellationToken;
@@ -327,10 +326,7 @@ use Failure::{Fatal, Retry};
 fn message_span(msg: &jetstream::Message, consumer: &str) -> tracing::Span {
     let span = tracing::info_span!("nats.consume", otel.kind = "consumer", consumer, subject = %msg.subject);
     if let Some(tp) = msg.headers.as_ref().and_then(|h| h.get("traceparent")) {
-        let mut carrier = std::collections::HashMap::new();
-        carrier.insert("traceparent".to_owned(), tp.as_str().to_owned());
-        let cx = opentelemetry::global::get_text_map_propagator(|p| p.extract(&carrier));
-        let _ = span.set_parent(cx);
+        cityevents_runtime::telemetry::set_parent(&span, tp.as_str());
     }
     span
 }

@@ -7,7 +7,7 @@ use prost::Message;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use cityevents_runtime::CancellationToken;
+use cityevents_runtime::{CancellationToken, telemetry};
 
 use crate::Envelope;
 use crate::metrics::MessagingMetrics;
@@ -151,13 +151,18 @@ impl Relay {
                 payload: row.payload,
                 traceparent: row.traceparent.clone(),
             };
+            let subject = streams::subject(&self.prefix, &row.event_type);
+            // A publish span in the request's trace; consumers continue it.
+            let span =
+                tracing::info_span!("nats.publish", otel.kind = "producer", subject = %subject);
+            telemetry::set_parent(&span, &row.traceparent);
+            let traceparent = telemetry::traceparent_of(&span);
             let mut msg = PublishMessage::build()
                 .payload(envelope.encode_to_vec().into())
                 .message_id(row.id.to_string());
-            if !row.traceparent.is_empty() {
-                msg = msg.header("traceparent", row.traceparent.as_str());
+            if !traceparent.is_empty() {
+                msg = msg.header("traceparent", traceparent.as_str());
             }
-            let subject = streams::subject(&self.prefix, &row.event_type);
             match self.js.send_publish(subject, msg).await {
                 Ok(ack) => {
                     acks.push(ack);

@@ -49,10 +49,16 @@ pub fn init(service: &str, cfg: &TelemetryConfig) -> anyhow::Result<Telemetry> {
             .boxed(),
         other => anyhow::bail!("telemetry.log_format: {other:?} is not one of json, pretty"),
     };
+    // The log filter quiets logs only: spans of info and above are traced
+    // whatever is logged (a quiet `warn` log still gives whole traces).
+    let traces = tracing_subscriber::filter::LevelFilter::INFO;
     let installed = tracing_subscriber::registry()
-        .with(filter)
-        .with(fmt)
-        .with(tracing_opentelemetry::layer().with_tracer(tracer))
+        .with(fmt.with_filter(filter))
+        .with(
+            tracing_opentelemetry::layer()
+                .with_tracer(tracer)
+                .with_filter(traces),
+        )
         .try_init()
         .is_ok();
     if installed {
@@ -101,7 +107,12 @@ pub fn trace_id(span: &tracing::Span) -> String {
 
 /// The W3C `traceparent` of the current span, for messages and outbound calls.
 pub fn current_traceparent() -> String {
-    let cx = tracing::Span::current().context();
+    traceparent_of(&tracing::Span::current())
+}
+
+/// The W3C `traceparent` of `span` (empty when it is not traced).
+pub fn traceparent_of(span: &tracing::Span) -> String {
+    let cx = span.context();
     let sc = cx.span().span_context().clone();
     if !sc.is_valid() {
         return String::new();
@@ -112,4 +123,29 @@ pub fn current_traceparent() -> String {
         sc.span_id(),
         sc.trace_flags().to_u8()
     )
+}
+
+/// The trace context a W3C `traceparent` names (empty if it names none).
+fn context_of(traceparent: &str) -> opentelemetry::Context {
+    let mut carrier = std::collections::HashMap::new();
+    carrier.insert("traceparent".to_owned(), traceparent.to_owned());
+    opentelemetry::global::get_text_map_propagator(|p| p.extract(&carrier))
+}
+
+/// Makes `span` a child of the span `traceparent` names (a message's
+/// producer, an outbox row's request); nothing if it names none.
+pub fn set_parent(span: &tracing::Span, traceparent: &str) {
+    if !traceparent.is_empty() {
+        let _ = span.set_parent(context_of(traceparent));
+    }
+}
+
+/// Links `span` to the span `traceparent` names: work done for many
+/// requests at once (a join batch) points at each of them.
+pub fn add_link(span: &tracing::Span, traceparent: &str) {
+    let cx = context_of(traceparent);
+    let sc = cx.span().span_context().clone();
+    if sc.is_valid() {
+        span.add_link(sc);
+    }
 }

@@ -147,6 +147,23 @@ async fn main() {
     println!(
         "scenario   requests   errors    time      rate         latency (client-side, in-process)"
     );
+    // `CE_BENCH_OTLP=<endpoint>`: every span traced and exported there
+    // (the services' default sampling), to compare with tracing off.
+    let telemetry = match std::env::var("CE_BENCH_OTLP") {
+        Ok(endpoint) => {
+            let cfg = cityevents_runtime::config::TelemetryConfig {
+                log_filter: "warn".into(),
+                otlp_endpoint: Some(endpoint.clone()),
+                ..Default::default()
+            };
+            println!("tracing: on, every join sampled, exported over OTLP to {endpoint}");
+            Some(cityevents_runtime::telemetry::init("join", &cfg).unwrap())
+        }
+        Err(_) => {
+            println!("tracing: off (no subscriber)");
+            None
+        }
+    };
     cityevents_testkit::sweep_leftovers().await;
     let app = helpers::spawn_app_with(|cfg| cfg.database.max_connections = 16).await;
     let clients = clients(&app).await;
@@ -155,6 +172,7 @@ async fn main() {
     if only.is_empty() || only == "hot" {
         hot(&app, &clients).await;
     }
+    let _flush_at_end = telemetry;
     if only.is_empty() || only == "spread" {
         spread(&app, &clients).await;
     }

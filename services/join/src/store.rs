@@ -195,6 +195,7 @@ pub async fn emit(
             event_type,
             aggregate_id: row.id.to_string(),
             payload: row.changed(&title, counts.clone()).encode_to_vec(),
+            traceparent: String::new(),
         })
         .collect();
     outbox::enqueue_many(conn, events).await

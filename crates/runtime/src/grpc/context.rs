@@ -160,9 +160,15 @@ fn request_span<B>(req: &Request<B>) -> tracing::Span {
     let parent = opentelemetry::global::get_text_map_propagator(|p| {
         p.extract(&HeaderExtractor(req.headers()))
     });
+    // A REST call's path carries ids: its name waits for the handler to
+    // record the route template (`rest`), never the path.
+    let name = match descriptors::method(path) {
+        Some(_) => path.trim_start_matches('/').to_owned(),
+        None => format!("{} unmatched", req.method()),
+    };
     let span = tracing::info_span!(
         "grpc.server",
-        otel.name = %path.trim_start_matches('/'),
+        otel.name = %name,
         otel.kind = "server",
         rpc.system = "grpc",
         rpc.service = service,

@@ -88,24 +88,21 @@ impl Rest {
                 .into_http::<AxumBody>();
         }
         if let Some(template) = MediaHttp::takes(&req) {
-            let mut res = inner.media.handle(req).await;
-            res.extensions_mut().insert(HttpRoute(template.to_owned()));
-            return res;
+            let method = req.method().clone();
+            let res = inner.media.handle(req).await;
+            return routed(res, &method, template);
         }
         if req.method() == Method::GET && req.uri().path() == "/openapi.json" {
-            let mut res = json(StatusCode::OK, inner.openapi.clone());
-            res.extensions_mut()
-                .insert(HttpRoute("/openapi.json".to_owned()));
-            return res;
+            let res = json(StatusCode::OK, inner.openapi.clone());
+            return routed(res, &Method::GET, "/openapi.json");
         }
         let path = req.uri().path().to_owned();
         match inner.table.find(req.method(), &path) {
             Found::Route(route, vars) => {
                 let route = route.clone();
-                let template = HttpRoute(route.template.clone());
-                let mut res = inner.call(route, vars, req).await;
-                res.extensions_mut().insert(template);
-                res
+                let (method, template) = (route.http_method.clone(), route.template.clone());
+                let res = inner.call(route, vars, req).await;
+                routed(res, &method, &template)
             }
             Found::WrongMethod(allowed) => {
                 let mut res = error_response(
@@ -127,6 +124,15 @@ impl Rest {
             ),
         }
     }
+}
+
+/// Names what answered by its route template: on the response (for the
+/// HTTP metrics) and as the request span's name (never the path, which
+/// carries ids).
+fn routed(mut res: Response<AxumBody>, method: &Method, template: &str) -> Response<AxumBody> {
+    tracing::Span::current().record("otel.name", format!("{method} {template}"));
+    res.extensions_mut().insert(HttpRoute(template.to_owned()));
+    res
 }
 
 impl Inner {

@@ -47,6 +47,7 @@ impl State {
         // when its caller stops waiting takes nothing.
         let deadline = CallContext::current().and_then(|c| c.deadline);
         let idempotency = key.map(|key| IdempotencyKey { key, hash });
+        let traceparent = cityevents_runtime::telemetry::current_traceparent();
         let cmd = || JoinCommand {
             user: me.user_id,
             event,
@@ -54,6 +55,7 @@ impl State {
             answers: r.answers.clone(),
             idempotency: idempotency.clone(),
             deadline,
+            traceparent: traceparent.clone(),
             reply: tokio::sync::oneshot::channel().0,
         };
         // The batch reads the snapshot itself; only an event it does not know

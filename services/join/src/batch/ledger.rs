@@ -118,6 +118,8 @@ pub(super) struct Ledger {
     /// Registrations that hold a place or a waitlist entry, with positions.
     regs: HashMap<(Uuid, Uuid), (RegRow, i32)>,
     new_regs: Vec<RegRow>,
+    /// The `traceparent` of the join that made each of `new_regs`.
+    new_traces: Vec<String>,
 }
 
 /// Locks the snapshot and tier rows of the batch's events (each event's
@@ -192,6 +194,7 @@ pub(super) async fn lock(
         tiers,
         regs,
         new_regs: Vec::new(),
+        new_traces: Vec::new(),
     })
 }
 
@@ -304,6 +307,7 @@ impl Ledger {
         self.regs
             .insert((cmd.event, cmd.user), (row.clone(), position));
         self.new_regs.push(row.clone());
+        self.new_traces.push(cmd.traceparent.clone());
         Decision::New(row, position)
     }
 
@@ -358,7 +362,7 @@ impl Ledger {
                  RETURNING 1
                ), events AS (
                  INSERT INTO outbox (id, event_type, aggregate_id, payload, traceparent)
-                 SELECT *, $18 FROM UNNEST($14::uuid[], $15::text[], $16::text[], $17::bytea[])
+                 SELECT * FROM UNNEST($14::uuid[], $15::text[], $16::text[], $17::bytea[], $18::text[])
                  RETURNING 1
                )
                SELECT (SELECT count(*) FROM regs) AS "regs!", (SELECT count(*) FROM counters) AS "counters!",
@@ -380,7 +384,7 @@ impl Ledger {
             &out.types,
             &out.aggregates,
             &out.payloads,
-            &out.traceparent,
+            &out.traceparents,
         )
         .fetch_one(conn)
         .await?;
@@ -403,7 +407,8 @@ impl Ledger {
         let mut counts: HashMap<Uuid, pb::GetCountsResponse> = HashMap::new();
         self.new_regs
             .iter()
-            .map(|r| {
+            .zip(&self.new_traces)
+            .map(|(r, traceparent)| {
                 let counts = counts
                     .entry(r.event_id)
                     .or_insert_with(|| store::counts_of(r.event_id, self.counters(r.event_id)))
@@ -420,6 +425,7 @@ impl Ledger {
                     },
                     aggregate_id: r.id.to_string(),
                     payload: r.changed(title, counts).encode_to_vec(),
+                    traceparent: traceparent.clone(),
                 }
             })
             .collect()

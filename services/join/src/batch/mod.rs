@@ -46,6 +46,9 @@ pub struct JoinCommand {
     pub idempotency: Option<IdempotencyKey>,
     /// When the caller stops waiting; a join still queued then takes nothing.
     pub deadline: Option<Instant>,
+    /// The caller's W3C `traceparent`: its events carry it, and the batch
+    /// span links to it.
+    pub traceparent: String,
     pub reply: oneshot::Sender<Result<Outcome>>,
 }
 

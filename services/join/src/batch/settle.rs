@@ -27,6 +27,8 @@ use cityevents_runtime::{Error, ErrorCode, Result};
 
 use super::keys::{self, KeyId, key_reused};
 use super::ledger::{self, Decision, Existing, Ledger};
+use tracing::Instrument;
+
 use super::{JoinCommand, Outcome};
 use crate::metrics::JoinMetrics;
 
@@ -42,6 +44,21 @@ enum Answer {
 /// idempotency key already in the batch, for the next batch, where their
 /// first copy's stored answer is theirs.
 pub(super) async fn settle(
+    pool: &PgPool,
+    conn: &mut Option<PoolConnection<Postgres>>,
+    batch: Vec<JoinCommand>,
+    metrics: &JoinMetrics,
+) -> Vec<JoinCommand> {
+    // One span for the batch, linked to every join it settles (each
+    // join's own trace goes on through the events it wrote).
+    let span = tracing::info_span!("join.settle", joins = batch.len());
+    for cmd in &batch {
+        cityevents_runtime::telemetry::add_link(&span, &cmd.traceparent);
+    }
+    settle_in(pool, conn, batch, metrics).instrument(span).await
+}
+
+async fn settle_in(
     pool: &PgPool,
     conn: &mut Option<PoolConnection<Postgres>>,
     batch: Vec<JoinCommand>,
