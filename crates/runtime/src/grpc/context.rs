@@ -160,11 +160,11 @@ fn request_span<B>(req: &Request<B>) -> tracing::Span {
     let parent = opentelemetry::global::get_text_map_propagator(|p| {
         p.extract(&HeaderExtractor(req.headers()))
     });
-    // A REST call's path carries ids: its name waits for the handler to
-    // record the route template (`rest`), never the path.
+    // A REST call's path carries ids: its span is named by the path with
+    // every id-like segment as `{id}`.
     let name = match descriptors::method(path) {
         Some(_) => path.trim_start_matches('/').to_owned(),
-        None => format!("{} unmatched", req.method()),
+        None => format!("{} {}", req.method(), path_template(path)),
     };
     let span = tracing::info_span!(
         "grpc.server",
@@ -178,6 +178,30 @@ fn request_span<B>(req: &Request<B>) -> tracing::Span {
     let _ = span.set_parent(parent);
     span.record("trace_id", crate::telemetry::trace_id(&span));
     span
+}
+
+/// `path` with each segment that looks like an id or a secret (a digit
+/// anywhere but a version like `v1`, or over 20 characters) as `{id}`; a
+/// `:verb` suffix is kept.
+fn path_template(path: &str) -> String {
+    path.split('/')
+        .map(|seg| {
+            let (head, verb) = match seg.split_once(':') {
+                Some((h, v)) => (h, Some(v)),
+                None => (seg, None),
+            };
+            let version = head.len() > 1
+                && head.starts_with('v')
+                && head[1..].bytes().all(|b| b.is_ascii_digit());
+            let id = !version && (head.bytes().any(|b| b.is_ascii_digit()) || head.len() > 20);
+            let head = if id { "{id}" } else { head };
+            match verb {
+                Some(v) => format!("{head}:{v}"),
+                None => head.to_owned(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// Logs errors answered without a body (every tonic handler error).
@@ -197,6 +221,28 @@ fn log_early_status(headers: &HeaderMap) {
             tracing::warn!(grpc.code = code_name, "request failed")
         }
         _ => tracing::info!(grpc.code = code_name, "request rejected"),
+    }
+}
+
+#[cfg(test)]
+mod path_tests {
+    use super::path_template;
+
+    #[test]
+    fn ids_and_secrets_leave_span_names() {
+        assert_eq!(
+            path_template("/v1/events/0196f1aa-8e0c-7c3e-9b1a-2f4f7c1d2e3f/registration"),
+            "/v1/events/{id}/registration"
+        );
+        assert_eq!(
+            path_template("/v1/events/0196f1aa-8e0c-7c3e-9b1a-2f4f7c1d2e3f:publish"),
+            "/v1/events/{id}:publish"
+        );
+        assert_eq!(
+            path_template("/v1/calendar/Zm9vYmFyYmF6cXV4cXV1eHF1dXo.ics"),
+            "/v1/calendar/{id}"
+        );
+        assert_eq!(path_template("/v1/search"), "/v1/search");
     }
 }
 

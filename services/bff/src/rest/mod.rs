@@ -88,21 +88,20 @@ impl Rest {
                 .into_http::<AxumBody>();
         }
         if let Some(template) = MediaHttp::takes(&req) {
-            let method = req.method().clone();
             let res = inner.media.handle(req).await;
-            return routed(res, &method, template);
+            return routed(res, template);
         }
         if req.method() == Method::GET && req.uri().path() == "/openapi.json" {
             let res = json(StatusCode::OK, inner.openapi.clone());
-            return routed(res, &Method::GET, "/openapi.json");
+            return routed(res, "/openapi.json");
         }
         let path = req.uri().path().to_owned();
         match inner.table.find(req.method(), &path) {
             Found::Route(route, vars) => {
                 let route = route.clone();
-                let (method, template) = (route.http_method.clone(), route.template.clone());
+                let template = route.template.clone();
                 let res = inner.call(route, vars, req).await;
-                routed(res, &method, &template)
+                routed(res, &template)
             }
             Found::WrongMethod(allowed) => {
                 let mut res = error_response(
@@ -126,11 +125,9 @@ impl Rest {
     }
 }
 
-/// Names what answered by its route template: on the response (for the
-/// HTTP metrics) and as the request span's name (never the path, which
-/// carries ids).
-fn routed(mut res: Response<AxumBody>, method: &Method, template: &str) -> Response<AxumBody> {
-    tracing::Span::current().record("otel.name", format!("{method} {template}"));
+/// Names what answered by its route template, for the HTTP metrics (never
+/// the path, which carries ids).
+fn routed(mut res: Response<AxumBody>, template: &str) -> Response<AxumBody> {
     res.extensions_mut().insert(HttpRoute(template.to_owned()));
     res
 }
