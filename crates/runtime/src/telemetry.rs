@@ -4,7 +4,7 @@
 //! The tracing subscriber is process-global, so [`init`] installs it once and
 //! later calls (several apps in one test binary) reuse it.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
@@ -41,12 +41,7 @@ pub fn init(service: &str, cfg: &TelemetryConfig) -> anyhow::Result<Telemetry> {
         .map_err(|e| anyhow::anyhow!("telemetry.log_filter: {e}"))?;
     let fmt = match cfg.log_format.as_str() {
         "pretty" => tracing_subscriber::fmt::layer().with_target(false).boxed(),
-        "json" => tracing_subscriber::fmt::layer()
-            .json()
-            .with_current_span(true)
-            .with_span_list(false)
-            .flatten_event(true)
-            .boxed(),
+        "json" => json_logs(std::io::stdout).boxed(),
         other => anyhow::bail!("telemetry.log_format: {other:?} is not one of json, pretty"),
     };
     // The log filter quiets logs only: spans of info and above are traced
@@ -66,6 +61,81 @@ pub fn init(service: &str, cfg: &TelemetryConfig) -> anyhow::Result<Telemetry> {
     }
     let provider = PROVIDER.get_or_init(|| provider).clone();
     Ok(Telemetry { provider })
+}
+
+/// JSON log lines, each written inside a traced span starting with that
+/// span's `trace_id` and `span_id`, so any line leads to its trace.
+fn json_logs<S, W>(writer: W) -> impl Layer<S>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    let dispatch = Arc::new(OnceLock::new());
+    let format = tracing_subscriber::fmt::format()
+        .json()
+        .with_current_span(true)
+        .with_span_list(false)
+        .flatten_event(true);
+    let lines = tracing_subscriber::fmt::layer()
+        .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
+        .event_format(WithTraceIds {
+            format,
+            dispatch: dispatch.clone(),
+        })
+        .with_writer(writer);
+    KeepDispatch(dispatch).and_then(lines)
+}
+
+/// Keeps the dispatch it is registered with, for [`WithTraceIds`] (inside
+/// a subscriber's callback `tracing` gives no current dispatch).
+struct KeepDispatch(Arc<OnceLock<tracing::dispatcher::WeakDispatch>>);
+
+impl<S: tracing::Subscriber> Layer<S> for KeepDispatch {
+    fn on_register_dispatch(&self, subscriber: &tracing::Dispatch) {
+        let _ = self.0.set(subscriber.downgrade());
+    }
+}
+
+/// Puts `trace_id` and `span_id` first in each JSON line `format` writes.
+struct WithTraceIds<F> {
+    format: F,
+    dispatch: Arc<OnceLock<tracing::dispatcher::WeakDispatch>>,
+}
+
+impl<S, N, F> tracing_subscriber::fmt::FormatEvent<S, N> for WithTraceIds<F>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+    F: tracing_subscriber::fmt::FormatEvent<S, N>,
+{
+    fn format_event(
+        &self,
+        ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        let mut line = String::new();
+        self.format.format_event(
+            ctx,
+            tracing_subscriber::fmt::format::Writer::new(&mut line),
+            event,
+        )?;
+        let ids = ctx
+            .lookup_current()
+            .zip(self.dispatch.get().and_then(|d| d.upgrade()))
+            .and_then(|(span, d)| tracing_opentelemetry::get_otel_context(&span.id(), &d))
+            .map(|cx| cx.span().span_context().clone())
+            .filter(|sc| sc.is_valid());
+        match (ids, line.strip_prefix('{')) {
+            (Some(sc), Some(rest)) => write!(
+                writer,
+                "{{\"trace_id\":\"{}\",\"span_id\":\"{}\",{rest}",
+                sc.trace_id(),
+                sc.span_id()
+            ),
+            _ => writer.write_str(&line),
+        }
+    }
 }
 
 fn tracer_provider(service: &str, cfg: &TelemetryConfig) -> anyhow::Result<SdkTracerProvider> {
@@ -147,5 +217,58 @@ pub fn add_link(span: &tracing::Span, traceparent: &str) {
     let sc = cx.span().span_context().clone();
     if sc.is_valid() {
         span.add_link(sc);
+    }
+}
+
+#[cfg(test)]
+mod log_tests {
+    use std::sync::{Arc, Mutex};
+
+    use opentelemetry::trace::TracerProvider as _;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    #[derive(Clone, Default)]
+    struct Lines(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Lines {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn every_json_line_written_in_a_span_names_its_trace_and_span() {
+        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+        let lines = Lines::default();
+        let out = lines.clone();
+        let subscriber = tracing_subscriber::registry()
+            .with(super::json_logs(move || out.clone()))
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!("outside any span");
+            let request = tracing::info_span!("request");
+            let _in = request.enter();
+            tracing::info!(seats = 3, "inside");
+            let inner = tracing::info_span!("query");
+            let _deeper = inner.enter();
+            tracing::info!("deeper");
+        });
+        let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        let parsed: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(parsed.len(), 3, "{text}");
+        assert!(parsed[0].get("trace_id").is_none());
+        let id = |i: usize, k: &str| parsed[i][k].as_str().map(str::to_owned);
+        assert_eq!(id(1, "trace_id").map(|t| t.len()), Some(32), "{text}");
+        assert_eq!(id(1, "span_id").map(|t| t.len()), Some(16), "{text}");
+        assert_eq!(parsed[1]["seats"], 3);
+        assert_eq!(id(2, "trace_id"), id(1, "trace_id"), "one trace");
+        assert_ne!(id(2, "span_id"), id(1, "span_id"), "its own span");
     }
 }
