@@ -176,6 +176,8 @@ func business() *dashboard.DashboardBuilder {
 		"What people do: joins, the waitlist, check-ins, sign-ins, events, mails, images.", false).
 		WithPanel(graph("Joins by outcome", "reqps", "Join requests per second: confirmed, waitlisted, replayed (a retry), refused, expired.", 12,
 			query(`sum by (result) (rate(join_requests_total{`+ns+`}[$__rate_interval]))`, "{{result}}"))).
+		WithPanel(graph("Refused joins by reason", "reqps", "Joins refused per second, by the reason the caller was given.", 12,
+			query(`sum by (reason) (rate(join_refusals_total{`+ns+`}[$__rate_interval]))`, "{{reason}}"))).
 		WithPanel(graph("Leaves and promotions", "reqps", "Cancellations by kind, and waitlisted people confirmed as places free.", 12,
 			query(`sum by (kind) (rate(join_leaves_total{`+ns+`}[$__rate_interval]))`, "{{kind}}"),
 			query(`sum(rate(join_promotions_total{`+ns+`}[$__rate_interval]))`, "promoted"))).

@@ -12,8 +12,8 @@ cd "$ROOT"
 SQLX_OFFLINE=true cargo bench --locked -p join --bench joins --no-run
 machine_line
 SQLX_OFFLINE=true cargo bench --locked -p join --bench joins
-# The same with every span traced and exported over OTLP to a receiver
-# (telemetry's cost on the join path; the receiver's own CPU printed apart).
+# The same traced at the default sampling and exported over OTLP to a
+# receiver (telemetry's cost on the join path; the receiver's CPU apart).
 OTLP_DIR=$(mktemp -d)
 otlp_receiver "$OTLP_DIR" 21199
 CE_BENCH_OTLP=http://127.0.0.1:21199 SQLX_OFFLINE=true cargo bench --locked -p join --bench joins

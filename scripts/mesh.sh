@@ -78,7 +78,8 @@ start() {
               CITYEVENTS_EDGE__CORS_ORIGINS='["http://localhost:5173"]') ;;
   esac
   [ "$svc" = bff ] || own+=(CITYEVENTS_DATABASE__URL="$(pg_url "${MESH_DB}_$svc")")
-  [ -z "${OTLP_ENDPOINT:-}" ] || own+=(CITYEVENTS_TELEMETRY__OTLP_ENDPOINT="$OTLP_ENDPOINT")
+  # Every trace whole (the default keeps a tenth, and failed or slow spans).
+  [ -z "${OTLP_ENDPOINT:-}" ] || own+=(CITYEVENTS_TELEMETRY__OTLP_ENDPOINT="$OTLP_ENDPOINT" CITYEVENTS_TELEMETRY__SAMPLE_RATIO=1)
   # shellcheck disable=SC2206 # "K=V K=V", values without spaces
   [ -z "${MESH_ENV[$svc]:-}" ] || own+=(${MESH_ENV[$svc]})
   env CITYEVENTS_SERVER__GRPC_ADDR="127.0.0.1:${PORT[$svc]}" CITYEVENTS_SERVER__ADMIN_ADDR="127.0.0.1:${ADMIN[$svc]}" \

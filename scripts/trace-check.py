@@ -2,7 +2,8 @@
 """Checks, from the spans an OTLP receiver got, that one REST join is one
 trace across every hop: the BFF, the join service, the relay's publish,
 and the feed's and mail's consumers, each correctly parented, with the
-join batch's span linked to it.
+join batch's span linked to it. Database calls are spans inside the
+traces of the requests that made them, and no span name carries an id.
 
     trace-check.py SPANS_FILE
 """
@@ -76,10 +77,18 @@ def main():
     if named:
         print(f"span names carry ids (name by route, not path): {named[:3]}")
         sys.exit(1)
+    spans = load(path)
+    by_id = {s["span_id"]: s for s in spans}
+    db = [s for s in spans if s["name"].startswith("db.") and s["attributes"].get("db.system") == "postgresql"]
+    inside = [s for s in db if s["parent"] in by_id and by_id[s["parent"]]["trace_id"] == s["trace_id"]]
+    if not inside:
+        print(f"no database span inside a request's trace ({len(db)} database spans in all)")
+        sys.exit(1)
     hops = " -> ".join(f"{s['service']}:{s['name']}" for s in reversed(chain))
     services = sorted({s["service"] for s in trace})
     print(f"trace {trace_id}: {len(trace)} spans from {', '.join(services)}; "
-          f"{hops} -> nats.publish -> feed and mail nats.consume")
+          f"{hops} -> nats.publish -> feed and mail nats.consume; "
+          f"{len(inside)} database spans inside requests' traces, e.g. {inside[0]['service']}:{inside[0]['name']}")
 
 
 main()

@@ -132,8 +132,11 @@ pub struct TelemetryConfig {
     pub log_format: String,
     /// OTLP/gRPC collector endpoint; traces are exported only when set.
     pub otlp_endpoint: Option<String>,
-    /// Fraction of new traces sampled (parent decisions are honoured).
+    /// Fraction of new traces kept whole (parent decisions are honoured).
     pub sample_ratio: f64,
+    /// Spans of the other traces that failed or took at least this long
+    /// are kept too (0: none).
+    pub keep_slow_ms: u64,
 }
 
 impl Default for TelemetryConfig {
@@ -142,7 +145,8 @@ impl Default for TelemetryConfig {
             log_filter: "info,sqlx=warn,h2=warn,tower=warn".into(),
             log_format: "json".into(),
             otlp_endpoint: None,
-            sample_ratio: 1.0,
+            sample_ratio: 0.1,
+            keep_slow_ms: 1_000,
         }
     }
 }

@@ -142,7 +142,9 @@ fn tracer_provider(service: &str, cfg: &TelemetryConfig) -> anyhow::Result<SdkTr
     let resource = opentelemetry_sdk::Resource::builder()
         .with_service_name(service.to_owned())
         .build();
-    let sampler = Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(cfg.sample_ratio)));
+    let sampler = KeepNotable(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
+        cfg.sample_ratio,
+    ))));
     let mut builder = SdkTracerProvider::builder()
         .with_resource(resource)
         .with_sampler(sampler);
@@ -153,9 +155,91 @@ fn tracer_provider(service: &str, cfg: &TelemetryConfig) -> anyhow::Result<SdkTr
             .with_endpoint(endpoint.clone())
             .with_timeout(Duration::from_secs(5))
             .build()?;
-        builder = builder.with_batch_exporter(exporter);
+        let batches = opentelemetry_sdk::trace::BatchSpanProcessor::builder(exporter).build();
+        builder = builder.with_span_processor(NotableSpans {
+            next: batches,
+            slow: (cfg.keep_slow_ms > 0).then(|| Duration::from_millis(cfg.keep_slow_ms)),
+        });
     }
     Ok(builder.build())
+}
+
+/// Sampling that keeps what an SRE needs: `0`'s decision for whole traces,
+/// and every other span recorded (not exported) so [`NotableSpans`] can
+/// keep the ones that failed or were slow.
+#[derive(Debug, Clone)]
+struct KeepNotable(Sampler);
+
+impl opentelemetry_sdk::trace::ShouldSample for KeepNotable {
+    fn should_sample(
+        &self,
+        parent_context: Option<&opentelemetry::Context>,
+        trace_id: opentelemetry::trace::TraceId,
+        name: &str,
+        span_kind: &opentelemetry::trace::SpanKind,
+        attributes: &[opentelemetry::KeyValue],
+        links: &[opentelemetry::trace::Link],
+    ) -> opentelemetry_sdk::trace::SamplingResult {
+        use opentelemetry_sdk::trace::SamplingDecision;
+        let mut r =
+            self.0
+                .should_sample(parent_context, trace_id, name, span_kind, attributes, links);
+        if r.decision == SamplingDecision::Drop {
+            r.decision = SamplingDecision::RecordOnly;
+        }
+        r
+    }
+}
+
+/// Passes on sampled spans, and of the rest those that ended in error or
+/// took at least `slow` (marked sampled, so exporters take them).
+#[derive(Debug)]
+struct NotableSpans<P> {
+    next: P,
+    slow: Option<Duration>,
+}
+
+impl<P: opentelemetry_sdk::trace::SpanProcessor> opentelemetry_sdk::trace::SpanProcessor
+    for NotableSpans<P>
+{
+    fn on_start(&self, span: &mut opentelemetry_sdk::trace::Span, cx: &opentelemetry::Context) {
+        self.next.on_start(span, cx);
+    }
+
+    fn on_end(&self, mut span: opentelemetry_sdk::trace::SpanData) {
+        use opentelemetry::trace::{SpanContext, Status, TraceFlags};
+        if !span.span_context.is_sampled() {
+            let failed = matches!(span.status, Status::Error { .. });
+            let took = span
+                .end_time
+                .duration_since(span.start_time)
+                .unwrap_or_default();
+            if !failed && self.slow.is_none_or(|slow| took < slow) {
+                return;
+            }
+            let sc = &span.span_context;
+            span.span_context = SpanContext::new(
+                sc.trace_id(),
+                sc.span_id(),
+                TraceFlags::SAMPLED,
+                sc.is_remote(),
+                sc.trace_state().clone(),
+            );
+        }
+        self.next.on_end(span);
+    }
+
+    fn force_flush(&self) -> opentelemetry_sdk::error::OTelSdkResult {
+        self.next.force_flush()
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> opentelemetry_sdk::error::OTelSdkResult {
+        self.next.shutdown_with_timeout(timeout)
+    }
+
+    fn set_resource(&mut self, resource: &opentelemetry_sdk::Resource) {
+        self.next.set_resource(resource);
+    }
 }
 
 impl Telemetry {
@@ -270,5 +354,64 @@ mod log_tests {
         assert_eq!(parsed[1]["seats"], 3);
         assert_eq!(id(2, "trace_id"), id(1, "trace_id"), "one trace");
         assert_ne!(id(2, "span_id"), id(1, "span_id"), "its own span");
+    }
+}
+
+#[cfg(test)]
+mod sampling_tests {
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, SystemTime};
+
+    use opentelemetry::trace::{Span as _, Status, Tracer as _, TracerProvider as _};
+    use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider, SpanData, SpanProcessor};
+
+    use super::{KeepNotable, NotableSpans};
+
+    /// Collects the names of the spans passed on.
+    #[derive(Debug, Clone, Default)]
+    struct Kept(Arc<Mutex<Vec<String>>>);
+
+    impl SpanProcessor for Kept {
+        fn on_start(&self, _: &mut opentelemetry_sdk::trace::Span, _: &opentelemetry::Context) {}
+        fn on_end(&self, span: SpanData) {
+            assert!(
+                span.span_context.is_sampled(),
+                "exporters take sampled spans only"
+            );
+            self.0.lock().unwrap().push(span.name.into_owned());
+        }
+        fn force_flush(&self) -> opentelemetry_sdk::error::OTelSdkResult {
+            Ok(())
+        }
+        fn shutdown_with_timeout(&self, _: Duration) -> opentelemetry_sdk::error::OTelSdkResult {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn unsampled_traces_still_give_their_failed_and_slow_spans() {
+        let kept = Kept::default();
+        let provider = SdkTracerProvider::builder()
+            .with_sampler(KeepNotable(Sampler::ParentBased(Box::new(
+                Sampler::TraceIdRatioBased(0.0),
+            ))))
+            .with_span_processor(NotableSpans {
+                next: kept.clone(),
+                slow: Some(Duration::from_secs(1)),
+            })
+            .build();
+        let tracer = provider.tracer("test");
+        tracer.start("fast and fine").end();
+        let mut failed = tracer.start("failed");
+        failed.set_status(Status::error("boom"));
+        failed.end();
+        let started = SystemTime::now() - Duration::from_secs(2);
+        let slow = tracer
+            .span_builder("slow")
+            .with_start_time(started)
+            .start(&tracer);
+        drop(slow);
+        let names = kept.0.lock().unwrap().clone();
+        assert_eq!(names, ["failed", "slow"]);
     }
 }

@@ -28,6 +28,7 @@ impl EventRow {
     }
 }
 
+#[tracing::instrument(name = "db.insert", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
 pub async fn insert(
     conn: &mut PgConnection,
     id: Uuid,
@@ -50,6 +51,7 @@ pub async fn insert(
 }
 
 /// The event, locked for the rest of the transaction when `lock` is set.
+#[tracing::instrument(name = "db.get", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
 pub async fn get(conn: &mut PgConnection, id: Uuid) -> Result<Option<EventRow>> {
     Ok(sqlx::query_as!(
         EventRow,
@@ -64,6 +66,7 @@ pub async fn get(conn: &mut PgConnection, id: Uuid) -> Result<Option<EventRow>> 
 }
 
 /// Locks the event row for the transaction and returns it, or NOT_FOUND.
+#[tracing::instrument(name = "db.lock", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
 pub async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<EventRow> {
     sqlx::query!("SELECT id FROM events WHERE id = $1 FOR UPDATE", id)
         .fetch_optional(&mut *conn)
@@ -76,6 +79,7 @@ pub fn not_found() -> Error {
 }
 
 /// Replaces the draft and bumps the version.
+#[tracing::instrument(name = "db.update_draft", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
 pub async fn update_draft(
     conn: &mut PgConnection,
     id: Uuid,
@@ -96,6 +100,7 @@ pub async fn update_draft(
     Ok(())
 }
 
+#[tracing::instrument(name = "db.set_status", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
 pub async fn set_status(
     conn: &mut PgConnection,
     id: Uuid,
@@ -113,6 +118,7 @@ pub async fn set_status(
     Ok(())
 }
 
+#[tracing::instrument(name = "db.set_hidden", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
 pub async fn set_hidden(conn: &mut PgConnection, id: Uuid, hidden: bool) -> Result<()> {
     sqlx::query!(
         "UPDATE events SET hidden = $2, version = version + 1, updated_at = now() WHERE id = $1",
@@ -125,6 +131,7 @@ pub async fn set_hidden(conn: &mut PgConnection, id: Uuid, hidden: bool) -> Resu
 }
 
 /// Adds (`add`) or removes a co-organizer and bumps the version.
+#[tracing::instrument(name = "db.set_co_organizer", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
 pub async fn set_co_organizer(
     conn: &mut PgConnection,
     id: Uuid,
@@ -158,6 +165,7 @@ pub async fn set_co_organizer(
 }
 
 /// Events `user` organizes or co-organizes, by id, after `after`.
+#[tracing::instrument(name = "db.list_organized", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
 pub async fn list_organized(
     conn: &mut PgConnection,
     user: Uuid,
@@ -178,6 +186,7 @@ pub async fn list_organized(
 }
 
 /// Files a report; a second one by the same user is ALREADY_EXISTS.
+#[tracing::instrument(name = "db.report", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
 pub async fn report(
     conn: &mut PgConnection,
     event: Uuid,
@@ -212,6 +221,7 @@ pub struct ReportRow {
     pub created_at: DateTime<Utc>,
 }
 
+#[tracing::instrument(name = "db.list_reports", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
 pub async fn list_reports(
     conn: &mut PgConnection,
     after: Option<Uuid>,
@@ -228,6 +238,7 @@ pub async fn list_reports(
     .await?)
 }
 
+#[tracing::instrument(name = "db.audit", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
 pub async fn audit(
     conn: &mut PgConnection,
     event: Uuid,

@@ -147,8 +147,8 @@ async fn main() {
     println!(
         "scenario   requests   errors    time      rate         latency (client-side, in-process)"
     );
-    // `CE_BENCH_OTLP=<endpoint>`: every span traced and exported there
-    // (the services' default sampling), to compare with tracing off.
+    // `CE_BENCH_OTLP=<endpoint>`: traced at the services' default sampling
+    // and exported there, to compare with tracing off.
     let telemetry = match std::env::var("CE_BENCH_OTLP") {
         Ok(endpoint) => {
             let cfg = cityevents_runtime::config::TelemetryConfig {
@@ -156,7 +156,10 @@ async fn main() {
                 otlp_endpoint: Some(endpoint.clone()),
                 ..Default::default()
             };
-            println!("tracing: on, every join sampled, exported over OTLP to {endpoint}");
+            println!(
+                "tracing: on at the default sampling (ratio {}, failed and slow spans kept), exported over OTLP to {endpoint}",
+                cfg.sample_ratio
+            );
             Some(cityevents_runtime::telemetry::init("join", &cfg).unwrap())
         }
         Err(_) => {

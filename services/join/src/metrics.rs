@@ -11,6 +11,9 @@ pub struct JoinMetrics {
     pub joins: IntCounterVec,
     /// `join_leaves_total{kind}`: left, removed.
     pub leaves: IntCounterVec,
+    /// `join_refusals_total{reason}`: refused joins by their error's reason
+    /// (a fixed set: FULL, WAITLIST_FULL, EVENT_NOT_FOUND, …).
+    pub refusals: IntCounterVec,
     /// `join_promotions_total`: waitlisted people confirmed by a leave.
     pub promotions: IntCounter,
     /// `join_check_ins_total{result}`: first, again (a ticket shown twice).
@@ -35,6 +38,11 @@ impl JoinMetrics {
         let joins = m.counter("join_requests_total", "Joins by result.", &["result"])?;
         let leaves = m.counter("join_leaves_total", "Cancellations by kind.", &["kind"])?;
         let check_ins = m.counter("join_check_ins_total", "Check-ins by result.", &["result"])?;
+        let refusals = m.counter(
+            "join_refusals_total",
+            "Refused joins by reason.",
+            &["reason"],
+        )?;
         // Every series exists from the start (dashboards and alerts see 0,
         // not nothing).
         for r in ["confirmed", "waitlisted", "replayed", "refused", "expired"] {
@@ -47,6 +55,7 @@ impl JoinMetrics {
             check_ins.with_label_values(&[r]);
         }
         Ok(Self {
+            refusals,
             promotions,
             check_ins,
             joins,

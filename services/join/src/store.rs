@@ -96,6 +96,7 @@ impl RegRow {
     }
 }
 
+#[tracing::instrument(name = "db.snapshot_exists", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
 pub async fn snapshot_exists(conn: &mut PgConnection, id: Uuid) -> Result<bool> {
     Ok(sqlx::query_scalar!(
         r#"SELECT EXISTS (SELECT 1 FROM event_snapshots WHERE event_id = $1) AS "e!""#,
@@ -106,6 +107,7 @@ pub async fn snapshot_exists(conn: &mut PgConnection, id: Uuid) -> Result<bool> 
 }
 
 /// Who organizes the event (from its snapshot).
+#[tracing::instrument(name = "db.organizers", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
 pub async fn organizers(conn: &mut PgConnection, id: Uuid) -> Result<Vec<Uuid>> {
     sqlx::query_scalar!(
         "SELECT organizer_ids FROM event_snapshots WHERE event_id = $1",
@@ -121,6 +123,7 @@ pub async fn organizers(conn: &mut PgConnection, id: Uuid) -> Result<Vec<Uuid>> 
 /// the tier's and the event's, whichever is smaller: the event's capacity is
 /// the sum of its offered tiers, and places held in removed tiers count
 /// against it. A removed tier has no room.
+#[tracing::instrument(name = "db.promote", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
 pub async fn promote(conn: &mut PgConnection, event: Uuid, tier: &str) -> Result<Vec<RegRow>> {
     let promoted = sqlx::query_as!(
         RegRow,
@@ -164,6 +167,7 @@ pub async fn promote(conn: &mut PgConnection, event: Uuid, tier: &str) -> Result
 
 /// [`promote`] in every offered tier of the event, in tier order: a place
 /// freed anywhere may be the event-wide room another tier's waitlist needs.
+#[tracing::instrument(name = "db.promote_all", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
 pub async fn promote_all(conn: &mut PgConnection, event: Uuid) -> Result<Vec<RegRow>> {
     let tiers = sqlx::query_scalar!(
         "SELECT tier_id FROM tiers WHERE event_id = $1 AND NOT removed ORDER BY tier_id",
@@ -180,6 +184,7 @@ pub async fn promote_all(conn: &mut PgConnection, event: Uuid) -> Result<Vec<Reg
 
 /// Writes a `RegistrationChanged` per change, each with the event's title
 /// and its counts as this transaction leaves them.
+#[tracing::instrument(name = "db.emit", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
 pub async fn emit(
     conn: &mut PgConnection,
     event: Uuid,
@@ -203,6 +208,7 @@ pub async fn emit(
 
 /// Cancels the user's registration (leave, or an organizer's removal) and
 /// promotes the head of the waitlist in the same transaction.
+#[tracing::instrument(name = "db.cancel", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
 pub async fn cancel(
     conn: &mut PgConnection,
     event: Uuid,
@@ -274,6 +280,7 @@ pub struct Cancelled {
 }
 
 /// Confirmed, waitlisted and remaining places per tier.
+#[tracing::instrument(name = "db.counts", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
 pub async fn counts(conn: &mut PgConnection, event: Uuid) -> Result<pb::GetCountsResponse> {
     Ok(read_counts(conn, event).await?.counts)
 }
@@ -290,6 +297,7 @@ pub struct EventCounts {
 
 /// The event's title, visibility, organizers and counts, in one read; an
 /// unknown event is NOT_FOUND.
+#[tracing::instrument(name = "db.read_counts", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
 pub async fn read_counts(conn: &mut PgConnection, event: Uuid) -> Result<EventCounts> {
     let rows = sqlx::query!(
         r#"SELECT s.title, s.status AS "status: EventStatus", s.hidden, s.organizer_ids,
@@ -376,6 +384,7 @@ pub fn counts_of(
 }
 
 /// The user's registration for the event and its waitlist position.
+#[tracing::instrument(name = "db.registration", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
 pub async fn registration(
     conn: &mut PgConnection,
     event: Uuid,
@@ -409,6 +418,7 @@ pub async fn registration(
 }
 
 /// A page of confirmed and checked-in registrations, by id.
+#[tracing::instrument(name = "db.attendees", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
 pub async fn attendees(
     conn: &mut PgConnection,
     event: Uuid,
@@ -431,6 +441,7 @@ pub async fn attendees(
 
 /// A page of the waitlist in order, each entry with its position in its
 /// tier's waitlist (what `GetRegistration` tells its owner).
+#[tracing::instrument(name = "db.waitlist", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
 pub async fn waitlist(
     conn: &mut PgConnection,
     event: Uuid,
@@ -457,6 +468,7 @@ pub async fn waitlist(
 }
 
 /// Checks a registration in; `false` when it already was.
+#[tracing::instrument(name = "db.check_in", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
 pub async fn check_in(conn: &mut PgConnection, id: Uuid, event: Uuid) -> Result<(RegRow, bool)> {
     let first = sqlx::query_as!(
         RegRow,
@@ -509,6 +521,7 @@ pub struct TicketRow {
 
 /// A page of `user`'s registrations holding a place or a waitlist entry for
 /// events not yet ended, soonest first, after the `(starts_at, id)` given.
+#[tracing::instrument(name = "db.tickets", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
 pub async fn tickets(
     conn: &mut PgConnection,
     user: Uuid,

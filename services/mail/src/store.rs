@@ -48,6 +48,7 @@ impl Default for Preferences {
     }
 }
 
+#[tracing::instrument(name = "db.upsert_person", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
 pub async fn upsert_person(conn: &mut PgConnection, p: &Person) -> sqlx::Result<()> {
     sqlx::query!(
         "INSERT INTO people (user_id, email, display_name) VALUES ($1, $2, $3)
@@ -61,6 +62,7 @@ pub async fn upsert_person(conn: &mut PgConnection, p: &Person) -> sqlx::Result<
     Ok(())
 }
 
+#[tracing::instrument(name = "db.person", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
 pub async fn person(conn: &mut PgConnection, user: Uuid) -> sqlx::Result<Option<Person>> {
     let row = sqlx::query!(
         "SELECT user_id, email, display_name, confirmations, event_changes, reminders FROM people WHERE user_id = $1",
@@ -81,6 +83,7 @@ pub async fn person(conn: &mut PgConnection, user: Uuid) -> sqlx::Result<Option<
 }
 
 /// Sets `user`'s preferences; `None` if mail does not know them (yet).
+#[tracing::instrument(name = "db.set_preferences", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
 pub async fn set_preferences(
     pool: &PgPool,
     user: Uuid,
@@ -99,6 +102,7 @@ pub async fn set_preferences(
     Ok((n == 1).then_some(p))
 }
 
+#[tracing::instrument(name = "db.event", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
 pub async fn event(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<EventRow>> {
     sqlx::query_as!(
         EventRow,
@@ -111,6 +115,7 @@ pub async fn event(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Eve
 }
 
 /// Stores `e` if its version is newer; returns whether it did.
+#[tracing::instrument(name = "db.upsert_event", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
 pub async fn upsert_event(conn: &mut PgConnection, e: &EventRow) -> sqlx::Result<bool> {
     let n = sqlx::query!(
         "INSERT INTO events (event_id, version, title, description, starts_at, ends_at, time_zone, place, status)
@@ -136,6 +141,7 @@ pub async fn upsert_event(conn: &mut PgConnection, e: &EventRow) -> sqlx::Result
 }
 
 /// Records a registration's status if `seq` is newer than the stored one.
+#[tracing::instrument(name = "db.record_registration", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
 pub async fn record_registration(
     conn: &mut PgConnection,
     id: Uuid,
@@ -164,6 +170,7 @@ pub async fn record_registration(
 
 /// Everyone holding a place or waiting for one at `event` who still wants
 /// mail.
+#[tracing::instrument(name = "db.registered", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
 pub async fn registered(conn: &mut PgConnection, event: Uuid) -> sqlx::Result<Vec<Person>> {
     let rows = sqlx::query!(
         "SELECT DISTINCT p.user_id, p.email, p.display_name
@@ -186,6 +193,7 @@ pub async fn registered(conn: &mut PgConnection, event: Uuid) -> sqlx::Result<Ve
 
 /// Logs `mail` for sending, once per (cause, recipient, template); returns
 /// whether it was new.
+#[tracing::instrument(name = "db.enqueue", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
 pub async fn enqueue(conn: &mut PgConnection, cause: &str, mail: &Mail) -> sqlx::Result<bool> {
     let n = sqlx::query!(
         "INSERT INTO deliveries (id, message_id, template, recipient, user_id, subject, text_body, html_body, ics, security)
@@ -210,6 +218,7 @@ pub async fn enqueue(conn: &mut PgConnection, cause: &str, mail: &Mail) -> sqlx:
 
 /// Takes up to `n` due mails for sending: each is leased for `lease_secs`
 /// (another replica skips it meanwhile) and its attempt counted.
+#[tracing::instrument(name = "db.claim", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
 pub async fn claim(pool: &PgPool, n: i64, lease_secs: f64) -> sqlx::Result<Vec<Delivery>> {
     sqlx::query_as!(
         Delivery,
@@ -225,6 +234,7 @@ pub async fn claim(pool: &PgPool, n: i64, lease_secs: f64) -> sqlx::Result<Vec<D
     .await
 }
 
+#[tracing::instrument(name = "db.mark_sent", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
 pub async fn mark_sent(pool: &PgPool, id: Uuid) -> sqlx::Result<()> {
     sqlx::query!(
         "UPDATE deliveries SET status = 'sent', sent_at = now(), last_error = '' WHERE id = $1",
@@ -236,6 +246,7 @@ pub async fn mark_sent(pool: &PgPool, id: Uuid) -> sqlx::Result<()> {
 }
 
 /// Records a failure: tried again after `delay_secs`, or, `last`, not at all.
+#[tracing::instrument(name = "db.mark_failed", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
 pub async fn mark_failed(
     pool: &PgPool,
     id: Uuid,
@@ -259,6 +270,7 @@ pub async fn mark_failed(
 }
 
 /// Non-security mail off for `user`; returns whether they were known.
+#[tracing::instrument(name = "db.unsubscribe", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
 pub async fn unsubscribe(pool: &PgPool, user: Uuid) -> sqlx::Result<bool> {
     let off = Preferences {
         confirmations: false,
@@ -275,6 +287,7 @@ pub struct Due {
     pub person: Person,
 }
 
+#[tracing::instrument(name = "db.due_reminders", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
 pub async fn due_reminders(pool: &PgPool, hours: i64, limit: i64) -> sqlx::Result<Vec<Due>> {
     let rows = sqlx::query!(
         r#"SELECT e.event_id, e.version, e.title, e.description, e.starts_at, e.ends_at, e.time_zone, e.place,

@@ -57,6 +57,7 @@ impl From<ImageRow> for pb::Image {
 }
 
 /// Inserts a new image, or finds this owner's image of the same bytes.
+#[tracing::instrument(name = "db.insert", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
 pub async fn insert(pool: &PgPool, row: &ImageRow) -> sqlx::Result<(ImageRow, bool)> {
     let inserted = sqlx::query!(
         "INSERT INTO images (image_id, owner_id, sha256, content_type, width, height, size_bytes, status)
@@ -86,6 +87,7 @@ pub async fn insert(pool: &PgPool, row: &ImageRow) -> sqlx::Result<(ImageRow, bo
     Ok((found, inserted))
 }
 
+#[tracing::instrument(name = "db.get", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
 pub async fn get(pool: &PgPool, id: Uuid) -> sqlx::Result<Option<ImageRow>> {
     sqlx::query_as!(
         ImageRow,
@@ -98,6 +100,7 @@ pub async fn get(pool: &PgPool, id: Uuid) -> sqlx::Result<Option<ImageRow>> {
 }
 
 /// The variants already made of these bytes (for anyone), if any.
+#[tracing::instrument(name = "db.variants_of", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
 pub async fn variants_of(pool: &PgPool, sha: &str) -> sqlx::Result<Option<Vec<String>>> {
     sqlx::query_scalar!(
         "SELECT variants FROM images WHERE sha256 = $1 AND status = 'ready' LIMIT 1",
@@ -108,6 +111,7 @@ pub async fn variants_of(pool: &PgPool, sha: &str) -> sqlx::Result<Option<Vec<St
 }
 
 /// Marks every image of `sha` ready with `variants`, or failed with `error`.
+#[tracing::instrument(name = "db.finish", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
 pub async fn finish(
     pool: &PgPool,
     sha: &str,
@@ -128,6 +132,7 @@ pub async fn finish(
 }
 
 /// Images whose processing was cut short (a restart): their shas.
+#[tracing::instrument(name = "db.unfinished", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
 pub async fn unfinished(pool: &PgPool) -> sqlx::Result<Vec<(String, String)>> {
     let rows = sqlx::query!(
         "SELECT DISTINCT sha256, content_type FROM images WHERE status = 'processing'"
@@ -141,6 +146,7 @@ pub async fn unfinished(pool: &PgPool) -> sqlx::Result<Vec<(String, String)>> {
 }
 
 /// Ready images among `ids`, in the order asked (unknown ones left out).
+#[tracing::instrument(name = "db.ready", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
 pub async fn ready(pool: &PgPool, ids: &[Uuid]) -> sqlx::Result<Vec<ImageRow>> {
     let mut rows = sqlx::query_as!(
         ImageRow,
@@ -156,6 +162,7 @@ pub async fn ready(pool: &PgPool, ids: &[Uuid]) -> sqlx::Result<Vec<ImageRow>> {
 
 /// Deletes `id` if `owner` owns it; returns its sha, or `None` if there
 /// was no such image of theirs.
+#[tracing::instrument(name = "db.delete", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
 pub async fn delete(pool: &PgPool, id: Uuid, owner: Uuid) -> sqlx::Result<Option<String>> {
     sqlx::query_scalar!(
         "DELETE FROM images WHERE image_id = $1 AND owner_id = $2 RETURNING sha256",
@@ -167,6 +174,7 @@ pub async fn delete(pool: &PgPool, id: Uuid, owner: Uuid) -> sqlx::Result<Option
 }
 
 /// Whether any image still has bytes `sha` (after a delete: may they go?).
+#[tracing::instrument(name = "db.shared", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
 pub async fn shared(pool: &PgPool, sha: &str) -> sqlx::Result<bool> {
     sqlx::query_scalar!(
         r#"SELECT EXISTS (SELECT 1 FROM images WHERE sha256 = $1) AS "e!""#,
@@ -186,6 +194,7 @@ pub enum NotAttachable {
 
 /// Attaches `ids` to `subject` for `user`: each must exist, be ready, and
 /// be theirs or attached to `subject` already. All or none.
+#[tracing::instrument(name = "db.attach", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
 pub async fn attach(
     pool: &PgPool,
     subject: &str,
@@ -242,6 +251,7 @@ pub async fn attach(
 /// Makes `subject`'s attachments exactly `ids` (those that exist), unless
 /// a newer `version` of it was applied already. Images left with no
 /// attachment start their grace period.
+#[tracing::instrument(name = "db.sync", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
 pub async fn sync(
     conn: &mut PgConnection,
     subject: &str,
@@ -297,6 +307,7 @@ pub async fn sync(
 
 /// Deletes up to `limit` images unattached for longer than `grace_secs`;
 /// returns their shas.
+#[tracing::instrument(name = "db.collect", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
 pub async fn collect(pool: &PgPool, grace_secs: f64, limit: i64) -> sqlx::Result<Vec<String>> {
     sqlx::query_scalar!(
         "DELETE FROM images WHERE image_id IN (

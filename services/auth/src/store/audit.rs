@@ -6,6 +6,7 @@ use uuid::Uuid;
 use cityevents_runtime::Result;
 
 /// Records that `admin_id` did `action` to `user_id`.
+#[tracing::instrument(name = "db.record", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
 pub async fn record(
     conn: &mut PgConnection,
     admin_id: Uuid,

@@ -26,6 +26,7 @@ impl Purpose {
 }
 
 /// Stores a token hash for `user_id`.
+#[tracing::instrument(name = "db.insert", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
 pub async fn insert(
     conn: &mut PgConnection,
     hash: &[u8],
@@ -46,6 +47,7 @@ pub async fn insert(
 }
 
 /// Uses the token up and returns its user, or says why it cannot be used.
+#[tracing::instrument(name = "db.consume", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
 pub async fn consume(conn: &mut PgConnection, hash: &[u8], purpose: Purpose) -> Result<Uuid> {
     let claimed = sqlx::query_scalar!(
         "UPDATE one_time_tokens SET used_at = now()
@@ -80,6 +82,7 @@ pub async fn consume(conn: &mut PgConnection, hash: &[u8], purpose: Purpose) -> 
 }
 
 /// Voids the unused tokens of `user_id` for `purpose` (a new one supersedes them).
+#[tracing::instrument(name = "db.void_unused", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
 pub async fn void_unused(conn: &mut PgConnection, user_id: Uuid, purpose: Purpose) -> Result<()> {
     sqlx::query!(
         "UPDATE one_time_tokens SET expires_at = LEAST(expires_at, now())

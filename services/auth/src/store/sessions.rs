@@ -7,6 +7,7 @@ use uuid::Uuid;
 use cityevents_runtime::Result;
 
 /// Starts a session for `user_id`.
+#[tracing::instrument(name = "db.create", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
 pub async fn create(conn: &mut PgConnection, user_id: Uuid) -> Result<Uuid> {
     let id = Uuid::now_v7();
     sqlx::query!(
@@ -20,6 +21,7 @@ pub async fn create(conn: &mut PgConnection, user_id: Uuid) -> Result<Uuid> {
 }
 
 /// Ends one session of `user_id`; false if it was not theirs or already ended.
+#[tracing::instrument(name = "db.revoke", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
 pub async fn revoke(
     conn: &mut PgConnection,
     id: Uuid,
@@ -39,6 +41,7 @@ pub async fn revoke(
 }
 
 /// Ends every session of `user_id`.
+#[tracing::instrument(name = "db.revoke_all", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
 pub async fn revoke_all(conn: &mut PgConnection, user_id: Uuid, reason: &str) -> Result<u64> {
     let done = sqlx::query!(
         "UPDATE sessions SET revoked_at = now(), revoke_reason = $2
@@ -52,6 +55,7 @@ pub async fn revoke_all(conn: &mut PgConnection, user_id: Uuid, reason: &str) ->
 }
 
 /// Stores a refresh token's hash in `session_id`'s family.
+#[tracing::instrument(name = "db.insert_refresh", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
 pub async fn insert_refresh(
     conn: &mut PgConnection,
     hash: &[u8],
@@ -82,6 +86,7 @@ pub struct RefreshRow {
 /// Marks the token used if it was unused and unexpired, in one statement, so
 /// of two racing refreshes exactly one wins. `None`: the token was not
 /// claimable; look it up with [`lookup_refresh`] to tell why.
+#[tracing::instrument(name = "db.claim_refresh", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
 pub async fn claim_refresh(conn: &mut PgConnection, hash: &[u8]) -> Result<Option<(Uuid, Uuid)>> {
     let row = sqlx::query!(
         r#"UPDATE refresh_tokens rt SET used_at = now()
@@ -97,6 +102,7 @@ pub async fn claim_refresh(conn: &mut PgConnection, hash: &[u8]) -> Result<Optio
 }
 
 /// What is known of a refresh token, claimable or not.
+#[tracing::instrument(name = "db.lookup_refresh", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
 pub async fn lookup_refresh(conn: &mut PgConnection, hash: &[u8]) -> Result<Option<RefreshRow>> {
     Ok(sqlx::query_as!(
         RefreshRow,

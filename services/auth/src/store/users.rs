@@ -21,6 +21,7 @@ pub struct UserRow {
 }
 
 /// Inserts an account; a taken email is ALREADY_EXISTS.
+#[tracing::instrument(name = "db.insert", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
 pub async fn insert(
     conn: &mut PgConnection,
     id: Uuid,
@@ -51,6 +52,7 @@ pub async fn insert(
 }
 
 /// The account with `email` (normalised), if any.
+#[tracing::instrument(name = "db.by_email", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
 pub async fn by_email(conn: &mut PgConnection, email: &str) -> Result<Option<UserRow>> {
     Ok(sqlx::query_as!(
         UserRow,
@@ -64,6 +66,7 @@ pub async fn by_email(conn: &mut PgConnection, email: &str) -> Result<Option<Use
 }
 
 /// The account with `id`, if any.
+#[tracing::instrument(name = "db.by_id", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
 pub async fn by_id(conn: &mut PgConnection, id: Uuid) -> Result<Option<UserRow>> {
     Ok(sqlx::query_as!(
         UserRow,
@@ -77,6 +80,7 @@ pub async fn by_id(conn: &mut PgConnection, id: Uuid) -> Result<Option<UserRow>>
 }
 
 /// The account with `id`, or NOT_FOUND naming `field`.
+#[tracing::instrument(name = "db.require", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
 pub async fn require(conn: &mut PgConnection, id: Uuid, field: &str) -> Result<UserRow> {
     by_id(conn, id)
         .await?
@@ -84,6 +88,7 @@ pub async fn require(conn: &mut PgConnection, id: Uuid, field: &str) -> Result<U
 }
 
 /// Kills every access token of the user; returns the new version.
+#[tracing::instrument(name = "db.bump_token_version", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
 pub async fn bump_token_version(conn: &mut PgConnection, id: Uuid) -> Result<i64> {
     Ok(sqlx::query_scalar!(
         "UPDATE users SET token_version = token_version + 1, updated_at = now()
@@ -95,6 +100,7 @@ pub async fn bump_token_version(conn: &mut PgConnection, id: Uuid) -> Result<i64
 }
 
 /// Marks the email verified.
+#[tracing::instrument(name = "db.set_verified", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
 pub async fn set_verified(conn: &mut PgConnection, id: Uuid) -> Result<()> {
     sqlx::query!(
         "UPDATE users SET email_verified = true, updated_at = now() WHERE id = $1",
@@ -106,6 +112,7 @@ pub async fn set_verified(conn: &mut PgConnection, id: Uuid) -> Result<()> {
 }
 
 /// Replaces the password hash and kills every access token; returns the new version.
+#[tracing::instrument(name = "db.set_password", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
 pub async fn set_password(conn: &mut PgConnection, id: Uuid, hash: &str) -> Result<i64> {
     Ok(sqlx::query_scalar!(
         "UPDATE users SET password_hash = $2, token_version = token_version + 1, updated_at = now()
@@ -118,6 +125,7 @@ pub async fn set_password(conn: &mut PgConnection, id: Uuid, hash: &str) -> Resu
 }
 
 /// Changes the role and kills tokens carrying the old one.
+#[tracing::instrument(name = "db.set_role", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
 pub async fn set_role(conn: &mut PgConnection, id: Uuid, role: &str) -> Result<Option<UserRow>> {
     Ok(sqlx::query_as!(
         UserRow,
@@ -133,6 +141,7 @@ pub async fn set_role(conn: &mut PgConnection, id: Uuid, role: &str) -> Result<O
 }
 
 /// Bans (`reason` given) or unbans (`None`); a ban kills every access token.
+#[tracing::instrument(name = "db.set_banned", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
 pub async fn set_banned(
     conn: &mut PgConnection,
     id: Uuid,
@@ -157,6 +166,7 @@ pub async fn set_banned(
 
 /// The display names of the accounts among `ids` that exist and are not
 /// banned.
+#[tracing::instrument(name = "db.public_names", skip_all, fields(otel.kind = "client", db.system = "postgresql"))]
 pub async fn public_names(conn: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<(Uuid, String)>> {
     Ok(sqlx::query!(
         "SELECT id, display_name FROM users WHERE id = ANY($1) AND banned_at IS NULL",

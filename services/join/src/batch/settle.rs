@@ -69,7 +69,10 @@ async fn settle_in(
     for (cmd, answer) in batch.into_iter().zip(answers) {
         let (label, result) = match answer {
             Answer::Decided(Ok(o)) => (outcome_label(&o), Ok(o)),
-            Answer::Decided(Err(e)) => ("refused", Err(e)),
+            Answer::Decided(Err(e)) => {
+                metrics.refusals.with_label_values(&[e.reason()]).inc();
+                ("refused", Err(e))
+            }
             Answer::Gone => ("expired", Err(gone())),
         };
         metrics.joins.with_label_values(&[label]).inc();
