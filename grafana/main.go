@@ -164,6 +164,10 @@ func service() *dashboard.DashboardBuilder {
 		WithPanel(graph("Process", "short", "Open file descriptors and CPU cores used.", 8,
 			query(`sum by (instance) (process_open_fds{`+svc+`})`, "fds {{instance}}"),
 			query(`sum by (instance) (rate(process_cpu_seconds_total{`+svc+`}[$__rate_interval]))`, "cores {{instance}}"))).
+		WithPanel(graph("Discovery cache", "reqps", "The feed's page cache in Redis: hits, misses and errors (errors fall back to PostgreSQL).", 12,
+			query(`sum by (result) (rate(feed_cache_requests_total{`+svc+`}[$__rate_interval]))`, "{{result}}"))).
+		WithPanel(graph("Discovery cache degraded", "short", "1 while Redis fails and pages come from PostgreSQL.", 12,
+			query(`max by (instance) (feed_cache_degraded{`+svc+`})`, "{{instance}}"))).
 		WithRow(dashboard.NewRowBuilder("Messaging")).
 		WithPanel(graph("Consumer lag", "short", "Messages waiting for each durable consumer.", 12,
 			query(`sum by (consumer) (consumer_pending_messages{`+svc+`})`, "{{consumer}}"))).
@@ -188,6 +192,8 @@ func business() *dashboard.DashboardBuilder {
 			query(`sum by (result) (rate(auth_registrations_total{`+ns+`}[$__rate_interval]))`, "sign-up {{result}}"))).
 		WithPanel(graph("Events", "reqps", "Events created, updated, published and cancelled.", 8,
 			query(`sum by (action) (rate(events_lifecycle_total{`+ns+`}[$__rate_interval]))`, "{{action}}"))).
+		WithPanel(graph("Discovery", "reqps", "Searches, trending and for-you pages served by the feed, by method.", 12,
+			query(`sum by (grpc_method) (rate(grpc_server_handled_total{`+ns+`, grpc_service="cityevents.feed.v1.FeedService"}[$__rate_interval]))`, "{{grpc_method}}"))).
 		WithPanel(graph("Mails", "reqps", "Mails by delivery result: sent, retry (a transient failure), failed.", 12,
 			query(`sum by (result) (rate(mail_deliveries_total{`+ns+`}[$__rate_interval]))`, "{{result}}"))).
 		WithPanel(graph("Images", "reqps", "Uploads processed: ready, or failed to decode.", 12,

@@ -239,13 +239,8 @@ pub async fn attach(
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
-    let mut found = Vec::with_capacity(ids.len());
-    for id in ids {
-        if let Some(row) = get(pool, *id).await? {
-            found.push(row);
-        }
-    }
-    Ok(Ok(found))
+    // All were checked ready above: one read gives them back, in order.
+    Ok(Ok(ready(pool, ids).await?))
 }
 
 /// Makes `subject`'s attachments exactly `ids` (those that exist), unless
