@@ -23,7 +23,7 @@ STEPS=${BENCH_STEPS:-1000,2000,3000,4000,5000,6000,8000}
 # BENCH_PROFILE=dev tries the script on the debug build (figures meaningless).
 PROFILE=${BENCH_PROFILE:-release}
 log "building the binaries ($PROFILE)"
-(cd "$ROOT" && SQLX_OFFLINE=true cargo build -q --profile "$PROFILE" --locked -p auth -p event -p join -p feed -p mail -p bff -p cityevents-loadgen)
+(cd "$ROOT" && SQLX_OFFLINE=true cargo build -q --profile "$PROFILE" --locked -p auth -p event -p join -p feed -p mail -p media -p bff -p cityevents-loadgen)
 machine_line
 MESH_PROFILE=$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")
 source "$ROOT/scripts/mesh.sh"
