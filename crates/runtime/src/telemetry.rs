@@ -142,12 +142,13 @@ fn tracer_provider(service: &str, cfg: &TelemetryConfig) -> anyhow::Result<SdkTr
     let resource = opentelemetry_sdk::Resource::builder()
         .with_service_name(service.to_owned())
         .build();
-    let sampler = KeepNotable(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
-        cfg.sample_ratio,
-    ))));
-    let mut builder = SdkTracerProvider::builder()
-        .with_resource(resource)
-        .with_sampler(sampler);
+    let sampler = Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(cfg.sample_ratio)));
+    let mut builder = SdkTracerProvider::builder().with_resource(resource);
+    // Recording the unsampled spans only pays where they can be exported.
+    builder = match &cfg.otlp_endpoint {
+        Some(_) => builder.with_sampler(KeepNotable(sampler)),
+        None => builder.with_sampler(sampler),
+    };
     if let Some(endpoint) = &cfg.otlp_endpoint {
         use opentelemetry_otlp::WithExportConfig;
         let exporter = opentelemetry_otlp::SpanExporter::builder()
