@@ -164,6 +164,8 @@ func service() *dashboard.DashboardBuilder {
 		WithPanel(graph("Process", "short", "Open file descriptors and CPU cores used.", 8,
 			query(`sum by (instance) (process_open_fds{`+svc+`})`, "fds {{instance}}"),
 			query(`sum by (instance) (rate(process_cpu_seconds_total{`+svc+`}[$__rate_interval]))`, "cores {{instance}}"))).
+		WithPanel(graph("Redis calls", "reqps", "Redis calls by use and result. Rate limits and revocation checks fail closed: their errors are refused calls.", 24,
+			query(`sum by (use, result) (rate(redis_calls_total{`+svc+`}[$__rate_interval]))`, "{{use}} {{result}}"))).
 		WithPanel(graph("Discovery cache", "reqps", "The feed's page cache in Redis: hits, misses and errors (errors fall back to PostgreSQL).", 12,
 			query(`sum by (result) (rate(feed_cache_requests_total{`+svc+`}[$__rate_interval]))`, "{{result}}"))).
 		WithPanel(graph("Discovery cache degraded", "short", "1 while Redis fails and pages come from PostgreSQL.", 12,

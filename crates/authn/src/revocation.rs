@@ -24,6 +24,8 @@ use redis::aio::ConnectionManager;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
+use cityevents_runtime::metrics::RedisCalls;
+
 use crate::claims::Claims;
 
 /// Checks sent together at most.
@@ -59,13 +61,15 @@ pub struct Revocations {
 }
 
 impl Revocations {
-    /// Uses `conn`, with keys under `prefix` (shared by auth and verifiers).
-    /// Spawns the batching task, which ends when the last clone is dropped;
-    /// call from within a Tokio runtime.
-    pub fn new(conn: ConnectionManager, prefix: impl Into<String>) -> Self {
+    /// Uses `conn`, with keys under `prefix` (shared by auth and verifiers),
+    /// counting the checks' Redis calls in `calls`. Spawns the batching
+    /// task, which ends when the last clone is dropped; call from within a
+    /// Tokio runtime.
+    pub fn new(conn: ConnectionManager, prefix: impl Into<String>, calls: RedisCalls) -> Self {
         let (checks, queue) = mpsc::channel(4 * MAX_BATCH);
         let prefix = prefix.into();
-        tokio::spawn(run_checks(conn.clone(), queue, format!("{prefix}synced")));
+        let synced = format!("{prefix}synced");
+        tokio::spawn(run_checks(conn.clone(), queue, synced, calls));
         Self {
             conn,
             prefix,
@@ -156,12 +160,17 @@ impl Revocations {
 
 /// Sends the waiting checks as one `MGET` at a time (their keys, then the
 /// `synced` marker once) until every [`Revocations`] clone is gone.
-async fn run_checks(mut conn: ConnectionManager, mut queue: mpsc::Receiver<Check>, synced: String) {
+async fn run_checks(
+    mut conn: ConnectionManager,
+    mut queue: mpsc::Receiver<Check>,
+    synced: String,
+    calls: RedisCalls,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let mut keys: Vec<&String> = batch.iter().flat_map(|c| &c.keys).collect();
         keys.push(&synced);
-        let values: redis::RedisResult<Vec<Option<i64>>> = conn.mget(keys).await;
+        let values: redis::RedisResult<Vec<Option<i64>>> = calls.record(conn.mget(keys).await);
         match values {
             // A reply left unsent (never, short of a protocol fault) reads as
             // an error on its receiver: the check fails closed.

@@ -16,6 +16,7 @@ use cityevents_proto::cityevents::auth::v1::{
     GetJwksRequest, Jwk, auth_service_client::AuthServiceClient,
 };
 use cityevents_runtime::grpc::client::GrpcChannel;
+use cityevents_runtime::metrics::Metrics;
 use cityevents_runtime::{Error, ErrorCode, Result};
 
 use crate::claims::{Claims, Principal};
@@ -253,16 +254,22 @@ fn public_key(x: &str) -> Option<VerifyingKey> {
 }
 
 /// A verifier for a service other than auth: keys from auth's `GetJwks` over
-/// `auth` (a runtime client channel), revocation from `redis`.
+/// `auth` (a runtime client channel), revocation from `redis`, its calls
+/// counted in `metrics`.
 pub fn remote(
     cfg: &VerifierConfig,
     auth: GrpcChannel,
     redis: redis::aio::ConnectionManager,
+    metrics: &Metrics,
 ) -> Verifier {
     let source = Arc::new(AuthServiceClient::new(auth));
     Verifier::new(
         cfg,
         source,
-        Revocations::new(redis, cfg.revocation_prefix.clone()),
+        Revocations::new(
+            redis,
+            cfg.revocation_prefix.clone(),
+            metrics.redis_calls("revocation"),
+        ),
     )
 }

@@ -9,11 +9,13 @@ use uuid::Uuid;
 
 use cityevents_authn::{Claims, Revocations, Role, SigningKey, Verifier, VerifierConfig};
 use cityevents_runtime::ErrorCode;
+use cityevents_runtime::metrics::Metrics;
 
 struct Fixture {
     key: SigningKey,
     verifier: Verifier,
     revocations: Revocations,
+    metrics: Metrics,
 }
 
 async fn fixture(leeway_secs: u64) -> Fixture {
@@ -31,7 +33,8 @@ async fn unsynced_fixture(leeway_secs: u64) -> Fixture {
         .await
         .unwrap();
     let prefix = format!("test:{}:auth:", Uuid::new_v4().simple());
-    let revocations = Revocations::new(conn, prefix.clone());
+    let metrics = Metrics::new().unwrap();
+    let revocations = Revocations::new(conn, prefix.clone(), metrics.redis_calls("revocation"));
     let key = SigningKey::generate().unwrap();
     let cfg = VerifierConfig {
         leeway_secs,
@@ -43,6 +46,7 @@ async fn unsynced_fixture(leeway_secs: u64) -> Fixture {
         key,
         verifier,
         revocations,
+        metrics,
     }
 }
 
@@ -88,6 +92,9 @@ async fn a_token_signed_by_the_issuer_verifies_into_its_principal_every_time() {
         );
         assert!(p.email_verified);
     }
+    let exported = f.metrics.render();
+    assert!(exported.contains(r#"redis_calls_total{result="ok",use="revocation"} 2"#));
+    assert!(exported.contains(r#"redis_calls_total{result="error",use="revocation"} 0"#));
 }
 
 #[tokio::test]

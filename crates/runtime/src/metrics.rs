@@ -3,7 +3,7 @@
 //!
 //! Labels never carry user or event ids: only service, method, type and code.
 
-use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
+use prometheus::{HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry};
 
 const GRPC_LABELS: &[&str] = &["grpc_service", "grpc_method", "grpc_type"];
 const GRPC_CODE_LABELS: &[&str] = &["grpc_service", "grpc_method", "grpc_type", "grpc_code"];
@@ -65,6 +65,34 @@ pub struct Metrics {
     pub server: GrpcMetrics,
     /// Client-side gRPC metrics.
     pub client: GrpcMetrics,
+    /// `redis_calls_total{use, result}`.
+    redis: IntCounterVec,
+}
+
+/// Counts one use's Redis calls by result (`ok`, `error`); cheap to clone.
+#[derive(Clone, Debug)]
+pub struct RedisCalls {
+    ok: IntCounter,
+    error: IntCounter,
+}
+
+impl RedisCalls {
+    /// Counters registered nowhere (for tests and tools).
+    pub fn unregistered() -> Self {
+        Self {
+            ok: IntCounter::new("redis_calls_ok", "unregistered").expect("valid name"),
+            error: IntCounter::new("redis_calls_error", "unregistered").expect("valid name"),
+        }
+    }
+
+    /// Counts `result` and hands it back.
+    pub fn record<T, E>(&self, result: Result<T, E>) -> Result<T, E> {
+        match &result {
+            Ok(_) => self.ok.inc(),
+            Err(_) => self.error.inc(),
+        }
+        result
+    }
 }
 
 impl Metrics {
@@ -78,11 +106,29 @@ impl Metrics {
         ))?;
         let server = GrpcMetrics::register(&registry, "server")?;
         let client = GrpcMetrics::register(&registry, "client")?;
+        let redis = IntCounterVec::new(
+            Opts::new(
+                "redis_calls_total",
+                "Redis calls by use (rate_limit, revocation) and result (ok, error); the feed cache counts in feed_cache_requests_total.",
+            ),
+            &["use", "result"],
+        )?;
+        registry.register(Box::new(redis.clone()))?;
         Ok(Self {
             registry,
             server,
             client,
+            redis,
         })
+    }
+
+    /// The counters of Redis calls made for `use_` (both results exported
+    /// from the start, at 0, so error ratios exist before the first error).
+    pub fn redis_calls(&self, use_: &str) -> RedisCalls {
+        RedisCalls {
+            ok: self.redis.with_label_values(&[use_, "ok"]),
+            error: self.redis.with_label_values(&[use_, "error"]),
+        }
     }
 
     /// The registry, for a service's own metrics.

@@ -8,6 +8,7 @@ use redis::Script;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::metrics::RedisCalls;
 use crate::redis::Redis;
 use crate::{Error, ErrorCode, Result};
 
@@ -72,14 +73,16 @@ return 0
 pub struct RateLimiter {
     redis: Redis,
     script: Script,
+    calls: RedisCalls,
 }
 
 impl RateLimiter {
-    /// Limits stored in `redis`.
-    pub fn new(redis: Redis) -> Self {
+    /// Limits stored in `redis`; its calls counted in `calls`.
+    pub fn new(redis: Redis, calls: RedisCalls) -> Self {
         Self {
             redis,
             script: Script::new(GCRA),
+            calls,
         }
     }
 
@@ -101,7 +104,9 @@ impl RateLimiter {
                 .arg(60_000 / u64::from(limit.per_minute.max(1)))
                 .arg(limit.burst.max(1));
         }
-        let wait_ms: u64 = call.invoke_async(&mut self.redis.conn.clone()).await?;
+        let wait_ms: u64 = self
+            .calls
+            .record(call.invoke_async(&mut self.redis.conn.clone()).await)?;
         if wait_ms == 0 {
             return Ok(());
         }

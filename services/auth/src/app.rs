@@ -37,6 +37,7 @@ pub async fn build(cfg: Config) -> anyhow::Result<Host> {
     let revocations = Revocations::new(
         redis.conn.clone(),
         cfg.tokens.verifier.revocation_prefix.clone(),
+        metrics.redis_calls("revocation"),
     );
     let verifier = Verifier::new(
         &cfg.tokens.verifier,
@@ -63,7 +64,7 @@ pub async fn build(cfg: Config) -> anyhow::Result<Host> {
         issuer,
         verifier: Arc::new(verifier),
         revocations,
-        limiter: RateLimiter::new(redis),
+        limiter: RateLimiter::new(redis, metrics.redis_calls("rate_limit")),
         limits: cfg.rate_limits.clone(),
         tokens: cfg.tokens.clone(),
         metrics: AuthMetrics::register(&metrics)?,

@@ -64,10 +64,11 @@ pub async fn build(cfg: Config) -> anyhow::Result<Host> {
     let metrics = Metrics::new()?;
     let redis = Redis::connect(&cfg.redis).await?;
     let auth = channel(&cfg.auth, &metrics)?;
-    let verifier = cityevents_authn::remote(&cfg.verifier, auth.clone(), redis.conn.clone());
+    let verifier =
+        cityevents_authn::remote(&cfg.verifier, auth.clone(), redis.conn.clone(), &metrics);
     let edge = Arc::new(Edge {
         verifier: Arc::new(verifier),
-        limiter: RateLimiter::new(redis),
+        limiter: RateLimiter::new(redis, metrics.redis_calls("rate_limit")),
         client_address: cfg.edge.trusted_proxies.parse()?,
         per_user: cfg.edge.per_user,
         per_address: cfg.edge.per_address,

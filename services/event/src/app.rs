@@ -32,6 +32,7 @@ pub async fn build(cfg: Config) -> anyhow::Result<Host> {
         &cfg.verifier,
         channel(&cfg.auth, &metrics)?,
         redis.conn.clone(),
+        &metrics,
     );
     let join = if cfg.join.endpoint.is_empty() {
         None

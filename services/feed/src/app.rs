@@ -58,6 +58,7 @@ pub async fn build(cfg: Config) -> anyhow::Result<Host> {
         &cfg.verifier,
         channel(&cfg.auth, &metrics)?,
         redis.conn.clone(),
+        &metrics,
     );
     let state = State {
         pool: pool.clone(),

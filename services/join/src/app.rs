@@ -44,6 +44,7 @@ pub async fn build(cfg: Config) -> anyhow::Result<Host> {
         &cfg.verifier,
         channel(&cfg.auth, &metrics)?,
         redis.conn.clone(),
+        &metrics,
     );
     let events = if cfg.event.endpoint.is_empty() {
         None

@@ -51,6 +51,7 @@ pub async fn build(cfg: Config) -> anyhow::Result<Host> {
         &cfg.verifier,
         channel(&cfg.auth, &metrics)?,
         redis.conn.clone(),
+        &metrics,
     );
     let sender = Sender::new(
         pool.clone(),

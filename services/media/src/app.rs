@@ -42,6 +42,7 @@ pub async fn build(cfg: Config) -> anyhow::Result<Host> {
         &cfg.verifier,
         channel(&cfg.auth, &metrics)?,
         redis.conn.clone(),
+        &metrics,
     );
     let (jobs, queue) = mpsc::channel(work::QUEUE);
     // Re-queued beside the workers (not before them: more than the queue

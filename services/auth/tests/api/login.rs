@@ -78,7 +78,11 @@ async fn the_jwks_holds_the_signing_key_and_other_verifiers_accept_its_tokens() 
         revocation_prefix: "test:elsewhere:".into(),
         ..VerifierConfig::default()
     };
-    let revocations = Revocations::new(conn, "test:elsewhere:");
+    let revocations = Revocations::new(
+        conn,
+        "test:elsewhere:",
+        cityevents_runtime::metrics::RedisCalls::unregistered(),
+    );
     revocations.mark_synced().await.unwrap();
     let verifier = Verifier::new(&cfg, Arc::new(jwks.keys), revocations);
     let (_, r) = app.user().await;
