@@ -195,4 +195,38 @@ mod tests {
         run.await.unwrap().unwrap();
         assert!(!stopped_early.load(Ordering::SeqCst));
     }
+
+    #[tokio::test]
+    async fn while_draining_a_pod_is_alive_but_no_longer_ready() {
+        use tonic_health::pb::HealthCheckRequest;
+        use tonic_health::pb::health_check_response::ServingStatus;
+        use tonic_health::pb::health_client::HealthClient;
+
+        let host = host().await;
+        let addr = host.grpc_addr();
+        let shutdown = CancellationToken::new();
+        let run = tokio::spawn(host.run(shutdown.clone()));
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let mut health = HealthClient::new(channel);
+        let mut status = async |service: &str| {
+            let request = HealthCheckRequest {
+                service: service.into(),
+            };
+            health.check(request).await.unwrap().into_inner().status
+        };
+        let serving = ServingStatus::Serving as i32;
+        assert_eq!(status("liveness").await, serving);
+        assert_eq!(status("readiness").await, serving);
+
+        shutdown.cancel();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(status("liveness").await, serving);
+        assert_eq!(status("readiness").await, ServingStatus::NotServing as i32);
+        assert_eq!(status("").await, ServingStatus::NotServing as i32);
+        run.await.unwrap().unwrap();
+    }
 }

@@ -5,6 +5,7 @@
 //! - [`rest`]: REST/JSON and server-sent events transcoded from the protos'
 //!   `google.api.http` rules, and the OpenAPI document from the same table.
 //! - [`live`]: one stream subscription per replica, fanned out to watchers.
+//! - [`replicas`]: `bff replicas`, discovery as the BFF sees it.
 //! - [`app::build`] wires it all; gRPC-web and CORS wrap the one port.
 
 pub mod api;
@@ -14,6 +15,7 @@ pub mod edge;
 pub mod http_metrics;
 pub mod live;
 pub mod media;
+pub mod replicas;
 pub mod rest;
 
 pub use app::build;

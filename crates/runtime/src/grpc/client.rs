@@ -22,6 +22,7 @@ use std::sync::{Arc, Mutex};
 use super::balance::{Balanced, Discovery, Dns, Fixed, rebuild};
 use super::context::{CallContext, HeaderInjector, format_grpc_timeout};
 use super::descriptors;
+use super::endpoint_slices::EndpointSlices;
 use super::metrics_layer::{GrpcMetricsLayer, status_of};
 use crate::metrics::Metrics;
 
@@ -49,6 +50,18 @@ impl std::error::Error for ChannelError {
     }
 }
 
+/// How a backend's replicas are found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DiscoveryMode {
+    /// Resolve the endpoint's name again every `resolve_interval_ms`.
+    #[default]
+    Dns,
+    /// Watch the EndpointSlices of the Service the endpoint's host names
+    /// (`name` or `name.namespace…`) through the Kubernetes API.
+    Kubernetes,
+}
+
 /// How to reach one upstream service.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -57,6 +70,9 @@ pub struct ClientConfig {
     /// `resolve_interval_ms` and every address it yields is a replica (a
     /// headless Service balances across its pods); an IP is one replica.
     pub endpoint: String,
+    /// `dns` (default) or `kubernetes` (EndpointSlices; the pod must be
+    /// allowed to read them).
+    pub discovery: DiscoveryMode,
     /// Fixed replica addresses, when the replicas are known up front (a
     /// static list instead of resolving `endpoint`, which still names the
     /// backend in logs and errors).
@@ -78,6 +94,7 @@ impl Default for ClientConfig {
     fn default() -> Self {
         Self {
             endpoint: String::new(),
+            discovery: DiscoveryMode::Dns,
             addresses: Vec::new(),
             timeout_ms: 5_000,
             connect_timeout_ms: 2_000,
@@ -89,8 +106,14 @@ impl Default for ClientConfig {
 }
 
 /// Builds a balanced, lazily connecting channel to `cfg.endpoint`'s
-/// replicas, found by DNS.
+/// replicas, found as `cfg.discovery` says.
 pub fn channel(cfg: &ClientConfig, metrics: &Metrics) -> anyhow::Result<GrpcChannel> {
+    Ok(channel_over(cfg, discovery(cfg)?, metrics))
+}
+
+/// Where `cfg`'s replicas come from: its fixed `addresses`, the IP its
+/// endpoint names, or the name's DNS records or EndpointSlices.
+pub fn discovery(cfg: &ClientConfig) -> anyhow::Result<Box<dyn Discovery>> {
     let uri: http::Uri = cfg
         .endpoint
         .parse()
@@ -102,15 +125,17 @@ pub fn channel(cfg: &ClientConfig, metrics: &Metrics) -> anyhow::Result<GrpcChan
         );
     };
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    let discovery: Box<dyn Discovery> = match host.parse::<std::net::IpAddr>() {
+    Ok(match host.parse::<std::net::IpAddr>() {
         _ if !cfg.addresses.is_empty() => Box::new(Fixed::new(cfg.addresses.clone())),
         Ok(ip) => Box::new(Fixed::new(vec![(ip, port).into()])),
+        Err(_) if cfg.discovery == DiscoveryMode::Kubernetes => {
+            Box::new(EndpointSlices::new(host, port))
+        }
         Err(_) => Box::new(Dns::new(
             format!("{host}:{port}"),
             Duration::from_millis(cfg.resolve_interval_ms.max(100)),
         )),
-    };
-    Ok(channel_over(cfg, discovery, metrics))
+    })
 }
 
 /// A channel to the replicas `discovery` reports (the chart's EndpointSlice

@@ -1,6 +1,6 @@
 //! Where a backend's replicas are: fixed addresses, or a name resolved
 //! again and again. [`super::balance::Balanced`] follows whichever it is
-//! given; an EndpointSlice watcher can implement [`Discovery`] too.
+//! given; [`super::endpoint_slices::EndpointSlices`] is the third kind.
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -5,6 +5,7 @@ pub mod client;
 pub mod context;
 pub mod descriptors;
 pub mod discovery;
+pub mod endpoint_slices;
 pub mod metrics_layer;
 pub mod refusals;
 pub mod server;

@@ -1,6 +1,11 @@
 //! Assembles and runs a service's gRPC server: its services plus health and
 //! reflection, behind the standard layers, with one shutdown path.
 //!
+//! Health names for probes: `liveness` is SERVING from start to exit (the
+//! process answers); `readiness`, `""` and each service's own name turn
+//! NOT_SERVING when shutdown starts, so a pod leaves its Service's
+//! endpoints before it stops listening, without being restarted for it.
+//!
 //! Shutdown: the token fires → health answers NOT_SERVING → after the drain
 //! delay the listener closes → in-flight calls get the grace period to finish
 //! → the admin listener stops. The caller then flushes telemetry.
@@ -115,6 +120,9 @@ impl GrpcServer {
             health_service,
         } = self;
         let names = services.names.clone();
+        health
+            .set_service_status(LIVENESS, ServingStatus::Serving)
+            .await;
         set_status(&health, &names, ServingStatus::Serving).await;
         let reflection = reflection(&names)?;
 
@@ -177,8 +185,14 @@ impl GrpcServer {
     }
 }
 
+/// The health name a liveness probe asks for.
+pub const LIVENESS: &str = "liveness";
+/// The health name a readiness probe asks for.
+pub const READINESS: &str = "readiness";
+
 async fn set_status(health: &HealthReporter, names: &[&'static str], status: ServingStatus) {
     health.set_service_status("", status).await;
+    health.set_service_status(READINESS, status).await;
     for name in names {
         health.set_service_status(*name, status).await;
     }
