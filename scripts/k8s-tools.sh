@@ -14,10 +14,13 @@ KWOK=v0.8.0
 HELM=v3.22.0
 GATEWAY_API=v1.6.3
 PROM_OPERATOR=v0.85.0
+ENVOY_GATEWAY=v1.6.0
 CACHE="${CE_K8S_CACHE:-$HOME/.cache/cityevents-ci/k8s}"
 export GOMODCACHE="$CACHE/gomod" GOCACHE="$CACHE/gocache" CGO_ENABLED=0 GOFLAGS=-buildvcs=false GOTOOLCHAIN=local
-key=$(cat "$ROOT/k8s/tools/go.sum" "$0" | sha256sum | cut -c1-12)
+key=$( (cat "$ROOT/k8s/tools/go.sum"; echo "$V $KWOK $HELM") | sha256sum | cut -c1-12)
 BIN="$CACHE/bin-$key"
+crds="$GATEWAY_API $PROM_OPERATOR $ENVOY_GATEWAY"
+dir_of() { go mod download -json "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])'; }
 
 if [ ! -f "$BIN/.done" ]; then
   log "building the Kubernetes control plane v$V, etcd, kwok $KWOK and helm $HELM into $BIN (once: ~11 min)"
@@ -35,14 +38,8 @@ if [ ! -f "$BIN/.done" ]; then
   GOBIN="$BIN" go install "sigs.k8s.io/kwok/cmd/kwok@$KWOK"
   GOBIN="$BIN" go install "helm.sh/helm/v3/cmd/helm@$HELM"
 
-  # CRDs and kwok's stages, from the module zips.
-  dir_of() { go mod download -json "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])'; }
-  gw=$(dir_of "sigs.k8s.io/gateway-api@$GATEWAY_API")
-  po=$(dir_of "github.com/prometheus-operator/prometheus-operator@$PROM_OPERATOR")
+  # kwok's stages, from its module zip.
   kw=$(dir_of "sigs.k8s.io/kwok@$KWOK")
-  mkdir -p "$BIN/crds"
-  cp "$gw"/config/crd/standard/*.yaml "$BIN/crds/"
-  cp "$po"/example/prometheus-operator-crd/monitoring.coreos.com_{servicemonitors,prometheusrules}.yaml "$BIN/crds/"
   {
     cat "$kw/kustomize/stage/node/fast/node-initialize.yaml"
     for f in "$kw"/kustomize/stage/node/heartbeat-with-lease/*.yaml; do echo "---"; cat "$f"; done
@@ -51,5 +48,20 @@ if [ ! -f "$BIN/.done" ]; then
   cp "$kw/kustomize/stage/pod/fast/pod-complete.yaml" "$BIN/pod-complete.yaml"
   chmod -R u+w "$BIN"
   touch "$BIN/.done"
+fi
+
+# The CRDs the chart uses, from module zips: Gateway API (standard
+# channel), Envoy Gateway's traffic policies, ServiceMonitor and
+# PrometheusRule.
+if [ "$(cat "$BIN/crds/.versions" 2>/dev/null)" != "$crds" ]; then
+  gw=$(dir_of "sigs.k8s.io/gateway-api@$GATEWAY_API")
+  po=$(dir_of "github.com/prometheus-operator/prometheus-operator@$PROM_OPERATOR")
+  eg=$(dir_of "github.com/envoyproxy/gateway@$ENVOY_GATEWAY")
+  rm -rf "$BIN/crds" && mkdir -p "$BIN/crds"
+  cp "$gw"/config/crd/standard/*.yaml "$BIN/crds/"
+  cp "$po"/example/prometheus-operator-crd/monitoring.coreos.com_{servicemonitors,prometheusrules}.yaml "$BIN/crds/"
+  cp "$eg"/charts/gateway-helm/crds/generated/gateway.envoyproxy.io_{backend,client}trafficpolicies.yaml "$BIN/crds/"
+  chmod -R u+w "$BIN/crds"
+  echo "$crds" >"$BIN/crds/.versions"
 fi
 echo "$BIN"
