@@ -1,5 +1,5 @@
 # CityEvents: the commands a newcomer needs. Each target is a script in scripts/.
-.PHONY: run stop test e2e faults lint ci bench proto sqlx-prepare infra help
+.PHONY: run stop test e2e faults lint ci bench proto sqlx-prepare infra image chart-test help
 
 run:          ## start PostgreSQL, Redis, NATS and every service, seed demo data
 	@bash scripts/run.sh
@@ -11,6 +11,10 @@ e2e:          ## the main journey through the BFF against the built binaries (RE
 	@bash scripts/e2e.sh
 faults:       ## join storms against the built binaries (SIGKILL, SIGTERM), reconciled
 	@bash scripts/faults.sh
+image:        ## the service image without Docker (buildah from scratch), run once with podman
+	@bash scripts/image.sh
+chart-test:   ## the Helm chart against a real Kubernetes API server (part of make test)
+	@bash scripts/chart-test.sh
 bench:        ## load scenarios (optimised build): joins, the BFF, live watchers, auth memory
 	@bash scripts/bench.sh
 lint:         ## rustfmt, clippy, buf lint and buf breaking

@@ -80,6 +80,17 @@ key_after=$(kubectl get secret ce-cityevents-secrets -n prod -o jsonpath='{.data
 [ "$key_before" = "$key_after" ] || { log "the upgrade replaced the generated signing key"; exit 1; }
 echo "the generated signing key survived the upgrade"
 
+step "rotating the JWT key: a key added to the Secret stays and is mounted first"
+openssl genpkey -algorithm ed25519 -out "$WORK/auth-signing-2.pem"
+kubectl patch secret ce-cityevents-secrets -n prod --type merge -p "$(python3 -c '
+import json, sys; print(json.dumps({"stringData": {"auth-signing-2.pem": open(sys.argv[1]).read()}}))' "$WORK/auth-signing-2.pem")" >/dev/null
+helm upgrade ce "$CHART" -n prod --reuse-values --set 'keys.authSigning={auth-signing-2.pem,auth-signing.pem}' --wait --timeout 3m >/dev/null
+kubectl get secret ce-cityevents-secrets -n prod -o jsonpath='{.data.auth-signing-2\.pem}' | base64 -d | cmp - "$WORK/auth-signing-2.pem"
+files=$(kubectl get configmap ce-cityevents-auth -n prod -o jsonpath='{.data.CITYEVENTS_TOKENS__SIGNING_KEY_FILES}')
+[ "$files" = '["/etc/cityevents/keys/auth-signing-2.pem","/etc/cityevents/keys/auth-signing.pem"]' ] || { log "auth signs with $files"; exit 1; }
+kubectl get deploy ce-cityevents-auth -n prod -o jsonpath='{.spec.template.spec.volumes[?(@.name=="keys")].secret.items[*].key}' | grep -q 'auth-signing-2.pem auth-signing.pem'
+echo "auth signs with the new key and still verifies with the old one: $files"
+
 step "EndpointSlice discovery follows the join Deployment (bff replicas join)"
 kubectl delete hpa ce-cityevents-join -n prod >/dev/null # the scale is ours for this step
 kubectl scale deploy/ce-cityevents-join -n prod --replicas=1 >/dev/null

@@ -8,4 +8,5 @@ GOOGLEAPIS_PROTO_DIR=$(bash "$ROOT/scripts/proto-deps.sh")
 cd "$ROOT"
 bash "$ROOT/scripts/rules-test.sh"
 bash "$ROOT/scripts/dashboards-test.sh"
+bash "$ROOT/scripts/chart-test.sh"
 SQLX_OFFLINE=true cargo test --workspace --locked
