@@ -4,7 +4,8 @@
 # etcd, kwok as a fake kubelet):
 #   1. helm lint, and the schema refusing a typo'd key and a wrong type;
 #   2. helm template with default, dev and production-like values, each
-#      applied with a server-side dry run (with the CRDs the chart uses);
+#      applied with a server-side dry run (with the CRDs the chart uses),
+#      and every service's binary accepting the settings it is given;
 #   3. helm install --wait (production-like), the objects read back and
 #      checked (scripts/chart-check.py), helm test, helm upgrade rolling a
 #      Deployment on a changed value;
@@ -18,8 +19,8 @@ CHART="$ROOT/helm/cityevents"
 WORK=$(mktemp -d)
 trap 'k8s_stop; rm -rf "$WORK"' EXIT
 cd "$ROOT"
-SQLX_OFFLINE=true cargo build -q --locked -p bff
-BFF="${CARGO_TARGET_DIR:-$ROOT/target}/debug/bff"
+SQLX_OFFLINE=true cargo build -q --locked --bins
+BINS="${CARGO_TARGET_DIR:-$ROOT/target}/debug"
 k8s_start "$WORK/k8s"
 KUBE_VERSION=$(kubectl version -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["serverVersion"]["gitVersion"])')
 # Helm reads the chart's links to k8s/prometheus/rules and grafana/dashboards
@@ -54,6 +55,11 @@ for values in default dev production; do
     { cat "$WORK/template.err"; exit 1; }
   kubectl apply --dry-run=server -n dry-run -f "$WORK/$values.yaml" >"$WORK/$values.applied"
   echo "$values values: $(grep -c '^kind:' "$WORK/$values.yaml") objects accepted by the API server ($(grep -o '^kind: .*' "$WORK/$values.yaml" | sort | uniq -c | awk '{printf "%s %s, ", $1, $3}' | sed 's/, $//'))"
+done
+
+step "every service accepts the settings the chart gives it (<service> config)"
+for values in dev production; do
+  python3 "$ROOT/scripts/chart-config-check.py" "$WORK/$values.yaml" "$BINS" | sed "s/^/$values values: /"
 done
 
 step "helm install --wait (production-like values)"
@@ -95,7 +101,7 @@ step "EndpointSlice discovery follows the join Deployment (bff replicas join)"
 kubectl delete hpa ce-cityevents-join -n prod >/dev/null # the scale is ours for this step
 kubectl scale deploy/ce-cityevents-join -n prod --replicas=1 >/dev/null
 CITYEVENTS_JOIN__ENDPOINT="http://ce-cityevents-join.prod:50051" CITYEVENTS_JOIN__DISCOVERY=kubernetes \
-  "$BFF" replicas join >"$WORK/replicas.out" 2>"$WORK/replicas.err" &
+  "$BINS/bff" replicas join >"$WORK/replicas.out" 2>"$WORK/replicas.err" &
 watcher=$!
 sees() { # sees N: the watcher's last line counts N ready replicas
   for _ in $(seq 150); do

@@ -13,7 +13,7 @@ use crate::config::TelemetryConfig;
 use crate::{CancellationToken, config, shutdown, telemetry};
 
 /// What a service's config exposes to the shared main.
-pub trait ServiceConfig: DeserializeOwned + Serialize + Default {
+pub trait ServiceConfig: DeserializeOwned + Serialize + Default + std::fmt::Debug {
     /// The telemetry section.
     fn telemetry(&self) -> &TelemetryConfig;
 }
@@ -80,7 +80,10 @@ where
                 .help("TOML config file; CITYEVENTS_* environment variables override it"),
         )
         .subcommand(Cmd::new("serve").about("Serve gRPC until SIGTERM"))
-        .subcommand(Cmd::new("migrate").about("Apply database migrations and exit"));
+        .subcommand(Cmd::new("migrate").about("Apply database migrations and exit"))
+        .subcommand(Cmd::new("config").about(
+            "Check the configuration (file and CITYEVENTS_* environment) and print it, secrets redacted",
+        ));
     for e in extra {
         let words = Arg::new("args")
             .num_args(0..)
@@ -93,6 +96,15 @@ where
     match matches.subcommand_name() {
         Some("serve") => run(name, file, Command::Serve, serve, migrate),
         Some("migrate") => run(name, file, Command::Migrate, serve, migrate),
+        Some("config") => match config::load::<C>(file.as_deref()) {
+            Ok(cfg) => {
+                use std::io::Write as _;
+                // A closed pipe (`| head`) is no failure of the config.
+                let _ = writeln!(std::io::stdout(), "{cfg:#?}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(name, &e),
+        },
         other => {
             let words: Vec<String> = matches
                 .subcommand()

@@ -66,10 +66,14 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- end }}
 
 {{/* One service's settings: `defaults` with its block laid over them (dev
-mode: one replica, no autoscaling). Use with fromYaml. */}}
+mode, and media without S3: one replica, no autoscaling). Use with
+fromYaml. */}}
 {{- define "cityevents.settings" -}}
 {{- $s := mergeOverwrite (deepCopy .root.Values.defaults) (deepCopy (index .root.Values.services .name | default dict)) -}}
-{{- if .root.Values.dev.enabled -}}
+{{- $single := .root.Values.dev.enabled -}}
+{{- /* Media on a volume: one pod (the volume is not shared). */ -}}
+{{- if and (eq .name "media") (not $s.s3.bucket) }}{{ $single = true }}{{ end -}}
+{{- if $single -}}
 {{- $_ := set $s "replicas" 1 -}}
 {{- $_ := set $s.autoscaling "enabled" false -}}
 {{- end -}}
