@@ -12,7 +12,7 @@ use cityevents_proto::cityevents::auth::v1 as auth;
 use cityevents_proto::cityevents::event::v1 as ev;
 use cityevents_proto::cityevents::join::v1 as jn;
 
-use super::{Api, Reply, answer, ok};
+use super::{Api, Reply, answer, images, ok};
 
 /// How long the event page waits for the organizer's name.
 const ORGANIZER_WAIT: Duration = Duration::from_millis(300);
@@ -89,11 +89,18 @@ impl EventsService for Api {
             let event = answer(events.get_event(caller.outbound(&req, msg)))
                 .await?
                 .event;
-            let organizer = match &event {
-                Some(e) => self.organizer(&req, &caller, &e.organizer_id).await,
-                None => None,
+            // The organizer's name and the cover links, at once.
+            let (organizer, links) = match &event {
+                Some(e) => {
+                    let ids = images::cover_ids(std::slice::from_ref(e));
+                    tokio::join!(
+                        self.organizer(&req, &caller, &e.organizer_id),
+                        self.links(ids)
+                    )
+                }
+                None => (None, Default::default()),
             };
-            Ok::<_, tonic::Status>((event, organizer))
+            Ok::<_, tonic::Status>((event, organizer, links))
         };
         let counts = answer(join.get_counts(caller.outbound(
             &req,
@@ -118,9 +125,9 @@ impl EventsService for Api {
         // The event decides what the caller may see; counts, the
         // registration and the organizer's name are extras a page can live
         // without for a moment.
-        let (event, organizer) = event?;
+        let (event, organizer, links) = event?;
         let mut events: Vec<_> = event.into_iter().collect();
-        self.with_covers(&mut events).await;
+        images::set_covers(&mut events, &links);
         ok(api::GetEventResponse {
             event: events.pop(),
             counts: without("counts", counts),

@@ -16,7 +16,8 @@ use super::Api;
 const LINKS_WAIT: Duration = Duration::from_millis(500);
 
 impl Api {
-    async fn links(&self, ids: Vec<String>) -> HashMap<String, ImageLinks> {
+    /// Signed links to the images `ids` names (none when media fails).
+    pub(super) async fn links(&self, ids: Vec<String>) -> HashMap<String, ImageLinks> {
         if ids.is_empty() {
             return HashMap::new();
         }
@@ -42,23 +43,8 @@ impl Api {
 
     /// Fills each event's `cover_images` from its draft's image ids.
     pub(super) async fn with_covers(&self, events: &mut [ev::Event]) {
-        let ids = events
-            .iter()
-            .flat_map(|e| {
-                e.draft
-                    .iter()
-                    .flat_map(|d| d.cover_image_ids.iter().cloned())
-            })
-            .collect();
-        let links = self.links(ids).await;
-        for e in events {
-            let ids = e
-                .draft
-                .as_ref()
-                .map(|d| d.cover_image_ids.as_slice())
-                .unwrap_or_default();
-            e.cover_images = ids.iter().filter_map(|id| links.get(id).cloned()).collect();
-        }
+        let links = self.links(cover_ids(events)).await;
+        set_covers(events, &links);
     }
 
     /// Fills each card's `cover`.
@@ -72,5 +58,29 @@ impl Api {
         for c in cards {
             c.cover = links.get(&c.cover_image_id).cloned();
         }
+    }
+}
+
+/// The cover image ids of `events`.
+pub(super) fn cover_ids(events: &[ev::Event]) -> Vec<String> {
+    events
+        .iter()
+        .flat_map(|e| {
+            e.draft
+                .iter()
+                .flat_map(|d| d.cover_image_ids.iter().cloned())
+        })
+        .collect()
+}
+
+/// Sets each event's `cover_images` from `links`, in its draft's order.
+pub(super) fn set_covers(events: &mut [ev::Event], links: &HashMap<String, ImageLinks>) {
+    for e in events {
+        let ids = e
+            .draft
+            .as_ref()
+            .map(|d| d.cover_image_ids.as_slice())
+            .unwrap_or_default();
+        e.cover_images = ids.iter().filter_map(|id| links.get(id).cloned()).collect();
     }
 }
