@@ -34,6 +34,16 @@ rm -rf "$WEB/gen"
   --path cityevents/api/v1/api.proto -o ../tests/grpc-web)
 node "$WEB/journey.mjs" "http://127.0.0.1:${PORT[bff]}" "$E2E/handoff.json"
 
+log "the web app in headless Chromium (playwright-core), with axe-core on every page"
+APP="$ROOT/web"
+(cd "$APP" && npm ci --no-audit --no-fund --loglevel=error && rm -rf src/gen && npm run -s gen &&
+  VITE_API_BASE="http://127.0.0.1:${PORT[bff]}" npx vite build --logLevel warn --outDir "$E2E/web" --emptyOutDir)
+# Served from the origin the BFF's CORS allows in this mesh.
+"$PY" -m http.server 5173 --bind 127.0.0.1 --directory "$E2E/web" >"$E2E/web.log" 2>&1 &
+echo $! >"$M/web.pid"
+for _ in $(seq 50); do curl -sf http://localhost:5173/ >/dev/null && break; sleep 0.1; done
+node "$APP/e2e/journey.mjs" http://localhost:5173 "$E2E/handoff.json" "$E2E/screenshots"
+
 log "schemathesis against the served /openapi.json: no 5xx, answers as documented"
 "$PY" -c 'import schemathesis' 2>/dev/null ||
   "$TOOLS/venv/bin/pip" install -q --disable-pip-version-check 'schemathesis==4.32.*'

@@ -13,6 +13,8 @@ ls /usr/share/postgresql/*/extension/postgis.control >/dev/null 2>&1 || missing+
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v nats-server >/dev/null || missing+=(nats-server)
 command -v npm >/dev/null || missing+=(nodejs npm)
+# The web app's browser tests (playwright-core drives Debian's Chromium).
+command -v chromium >/dev/null || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing ${missing[*]} from Debian"
   as_root apt-get update -qq

@@ -97,7 +97,7 @@ start() {
 }
 
 stop_all() {
-  for svc in prometheus bff media mail feed join event auth smtp otlp; do
+  for svc in web prometheus bff media mail feed join event auth smtp otlp; do
     [ -f "$M/$svc.pid" ] && kill "$(cat "$M/$svc.pid")" 2>/dev/null || true
   done
 }

@@ -120,9 +120,19 @@ if ! grpcurl -plaintext -H "authorization: Bearer $token" -d '{}' 127.0.0.1:5005
   log "demo event $id published"
 fi
 
+# The web app (web/), built against the BFF and served beside it.
+log "building the web app"
+(cd "$ROOT/web" && npm ci --no-audit --no-fund --loglevel=error && rm -rf src/gen && npm run -s gen &&
+  VITE_API_BASE=http://127.0.0.1:8080 npx vite build --logLevel warn --outDir "$RUN/web" --emptyOutDir)
+if ! { [ -f "$RUN/web.pid" ] && kill -0 "$(cat "$RUN/web.pid")" 2>/dev/null; }; then
+  nohup python3 -m http.server 5173 --bind 127.0.0.1 --directory "$RUN/web" >"$RUN/web.log" 2>&1 &
+  echo $! >"$RUN/web.pid"
+fi
+
 cat <<MSG
 
-CityEvents is running. The public API (gRPC, gRPC-web, REST/JSON) is at http://127.0.0.1:8080
+CityEvents is running. The web app is at http://localhost:5173
+The public API (gRPC, gRPC-web, REST/JSON) is at http://127.0.0.1:8080
   bff      http  127.0.0.1:8080    metrics http://127.0.0.1:9107/metrics   log $RUN/bff.log   OpenAPI http://127.0.0.1:8080/openapi.json
   auth     gRPC  127.0.0.1:50051   metrics http://127.0.0.1:9101/metrics   log $RUN/auth.log
   event    gRPC  127.0.0.1:50052   metrics http://127.0.0.1:9102/metrics   log $RUN/event.log

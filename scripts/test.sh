@@ -9,4 +9,5 @@ cd "$ROOT"
 bash "$ROOT/scripts/rules-test.sh"
 bash "$ROOT/scripts/dashboards-test.sh"
 bash "$ROOT/scripts/chart-test.sh"
+bash "$ROOT/scripts/web-test.sh"
 SQLX_OFFLINE=true cargo test --workspace --locked

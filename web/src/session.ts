@@ -1,0 +1,28 @@
+// The signed-in session, kept in this browser's localStorage.
+
+export interface Session {
+  accessToken: string;
+  refreshToken: string;
+  displayName: string;
+}
+
+const KEY = "cityevents.session";
+const listeners = new Set<() => void>();
+
+export const session = {
+  get(): Session | null {
+    try {
+      return JSON.parse(localStorage.getItem(KEY) ?? "null") as Session | null;
+    } catch {
+      return null;
+    }
+  },
+  set(s: Session | null): void {
+    if (s) localStorage.setItem(KEY, JSON.stringify(s));
+    else localStorage.removeItem(KEY);
+    listeners.forEach((f) => f());
+  },
+  onChange(f: () => void): void {
+    listeners.add(f);
+  },
+};
