@@ -25,7 +25,14 @@ k8s_start "$WORK/k8s"
 KUBE_VERSION=$(kubectl version -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["serverVersion"]["gitVersion"])')
 # Helm reads the chart's links to k8s/prometheus/rules and grafana/dashboards
 # (files/) and says so on every call; that note is expected.
-helm() { command helm "$@" 2> >(grep -v 'found symbolic link in path' >&2); }
+helm() {
+  local err rc=0
+  err=$(mktemp)
+  command helm "$@" 2>"$err" || rc=$?
+  grep -v 'found symbolic link in path' "$err" >&2 || true
+  rm -f "$err"
+  return "$rc"
+}
 
 step() { printf '\n==> %s\n' "$*"; }
 expect_refusal() { # expect_refusal WORDS -- helm args: helm must fail and say WORDS
