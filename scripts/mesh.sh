@@ -69,7 +69,9 @@ start() {
                CITYEVENTS_TICKETS__SIGNING_KEY_FILE="$M/tickets.pem") ;;
     feed) own=("${verifier[@]}" CITYEVENTS_AUTH__ENDPOINT="$auth" CITYEVENTS_FEED__CURSOR_KEY="$prefix-cursors") ;;
     mail) own=("${verifier[@]}" CITYEVENTS_AUTH__ENDPOINT="$auth" CITYEVENTS_LINK_SEAL__KEY_FILES="[\"$M/seal.key\"]"
-               CITYEVENTS_SMTP__PORT="${PORT[smtp]}" CITYEVENTS_MAIL__UNSUBSCRIBE_KEY="$prefix-unsubscribe") ;;
+               CITYEVENTS_SMTP__PORT="${PORT[smtp]}" CITYEVENTS_MAIL__UNSUBSCRIBE_KEY="$prefix-unsubscribe"
+               CITYEVENTS_MAIL__PUBLIC_BASE_URL="http://localhost:5173/#" # the web app (routes in the fragment)
+               CITYEVENTS_MAIL__API_BASE_URL="http://127.0.0.1:${PORT[bff]}") ;;
     media) own=("${verifier[@]}" CITYEVENTS_AUTH__ENDPOINT="$auth" CITYEVENTS_MEDIA__STORAGE_PATH="$M/media"
                 CITYEVENTS_MEDIA__URL_KEYS="[\"k1:$prefix-media-url-key\"]") ;;
     bff) own=("${verifier[@]}" CITYEVENTS_AUTH__ENDPOINT="$auth" CITYEVENTS_EVENT__ENDPOINT="$event"

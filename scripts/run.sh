@@ -65,7 +65,8 @@ fi
 unsubscribe_key="$RUN/unsubscribe.key"
 [ -f "$unsubscribe_key" ] || head -c 32 /dev/urandom | base64 >"$unsubscribe_key"
 start mail 50056 9106 CITYEVENTS_AUTH__ENDPOINT=http://127.0.0.1:50051 CITYEVENTS_LINK_SEAL__KEY_FILES="[\"$seal\"]" \
-  CITYEVENTS_SMTP__PORT=2525 CITYEVENTS_MAIL__UNSUBSCRIBE_KEY="$(cat "$unsubscribe_key")"
+  CITYEVENTS_SMTP__PORT=2525 CITYEVENTS_MAIL__UNSUBSCRIBE_KEY="$(cat "$unsubscribe_key")" \
+  CITYEVENTS_MAIL__PUBLIC_BASE_URL="http://localhost:5173/#" CITYEVENTS_MAIL__API_BASE_URL=http://127.0.0.1:8080
 # Images (kept under the run folder; URLs signed with a key made once).
 media_key="$RUN/media-url.key"
 [ -f "$media_key" ] || echo "k1:$(head -c 24 /dev/urandom | base64 | tr '+/' '-_')" >"$media_key"

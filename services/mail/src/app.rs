@@ -38,11 +38,14 @@ pub async fn build(cfg: Config) -> anyhow::Result<Host> {
     let messaging = MessagingMetrics::register(&metrics)?;
     let js = cityevents_messaging::connect(&cfg.nats).await?;
     let redis = Redis::connect(&cfg.redis).await?;
-    let composer = Arc::new(Composer::new(
-        &cfg.mail.from,
-        &cfg.mail.public_base_url,
-        cfg.mail.unsubscribe_key.expose(),
-    )?);
+    let composer = Arc::new(
+        Composer::new(
+            &cfg.mail.from,
+            &cfg.mail.public_base_url,
+            cfg.mail.unsubscribe_key.expose(),
+        )?
+        .with_api_base(&cfg.mail.api_base_url),
+    );
     let notifier = Arc::new(Notifier {
         composer: composer.clone(),
         sealer: cfg.link_seal.load()?,

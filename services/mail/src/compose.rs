@@ -64,6 +64,8 @@ pub struct Composer {
     env: Environment<'static>,
     from: Mailbox,
     base_url: String,
+    /// Where mail clients reach the API (one-click unsubscribe).
+    api_base_url: String,
     unsubscribe_key: Vec<u8>,
 }
 
@@ -85,8 +87,19 @@ impl Composer {
                 .parse()
                 .map_err(|e| anyhow::anyhow!("mail.from {from:?}: {e}"))?,
             base_url: base_url.trim_end_matches('/').to_owned(),
+            api_base_url: base_url.trim_end_matches('/').to_owned(),
             unsubscribe_key: unsubscribe_key.as_bytes().to_vec(),
         })
+    }
+
+    /// The API's own base URL for links mail clients follow themselves
+    /// (one-click unsubscribe), when it is not `base_url` (the web app);
+    /// empty keeps `base_url`.
+    pub fn with_api_base(mut self, api_base_url: &str) -> Self {
+        if !api_base_url.is_empty() {
+            self.api_base_url = api_base_url.trim_end_matches('/').to_owned();
+        }
+        self
     }
 
     /// `path` under the public base URL.
@@ -219,10 +232,11 @@ impl Composer {
 
     /// Where mail clients POST for one-click unsubscribe (the BFF).
     fn one_click_url(&self, user: Uuid) -> String {
-        self.url(&format!(
-            "/v1/mail/unsubscribe/{}",
+        format!(
+            "{}/v1/mail/unsubscribe/{}",
+            self.api_base_url,
             self.unsubscribe_token(user)
-        ))
+        )
     }
 }
 
@@ -291,5 +305,26 @@ mod tests {
         let mut raw = B64.decode(&token).unwrap();
         raw[0] ^= 1;
         assert_eq!(c.unsubscriber(&B64.encode(raw)), None);
+    }
+
+    #[test]
+    fn page_links_go_to_the_web_app_and_one_click_unsubscribe_to_the_api() {
+        let c = Composer::new("a@b.c", "https://events.example.org/#", "k")
+            .unwrap()
+            .with_api_base("https://api.events.example.org/");
+        let user = Uuid::now_v7();
+        assert!(
+            c.unsubscribe_url(user)
+                .starts_with("https://events.example.org/#/unsubscribe?token=")
+        );
+        assert!(
+            c.one_click_url(user)
+                .starts_with("https://api.events.example.org/v1/mail/unsubscribe/")
+        );
+        assert!(
+            composer()
+                .one_click_url(user)
+                .starts_with("https://app.example.org/v1/mail/unsubscribe/")
+        );
     }
 }

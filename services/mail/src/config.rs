@@ -66,8 +66,12 @@ impl Default for SmtpConfig {
 pub struct MailConfig {
     /// `From:` of every mail.
     pub from: String,
-    /// Where links in mails point (the web app in front of the BFF).
+    /// Where links in mails point (the web app in front of the BFF; this
+    /// project's app routes in the fragment: `https://app.example.org/#`).
     pub public_base_url: String,
+    /// Where mail clients reach the BFF itself (one-click unsubscribe);
+    /// empty: `public_base_url`.
+    pub api_base_url: String,
     /// Signs unsubscribe links (HMAC-SHA256); the same on every replica.
     pub unsubscribe_key: Secret,
     /// Attempts at most before a mail is recorded as failed.
@@ -88,6 +92,7 @@ impl Default for MailConfig {
         Self {
             from: "CityEvents <no-reply@cityevents.local>".into(),
             public_base_url: "http://127.0.0.1:8080".into(),
+            api_base_url: String::new(),
             unsubscribe_key: Secret::default(),
             max_attempts: 10,
             retry_base_ms: 1_000,
