@@ -12,6 +12,10 @@ use std::time::Duration;
 pub const REASON_METADATA: &str = "x-cityevents-error";
 /// Metadata key carrying the seconds to wait before retrying.
 pub const RETRY_AFTER_METADATA: &str = "retry-after";
+/// The finer reason of a FAILED_PRECONDITION naming an image that is still
+/// being processed (media answers it; event passes it on): retry after
+/// `retry-after`.
+pub const IMAGE_PROCESSING: &str = "IMAGE_PROCESSING";
 
 /// Every error a CityEvents API can return, with one gRPC and one HTTP status each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -18,6 +18,7 @@ use cityevents_authn::Verifier;
 use cityevents_proto::cityevents::media::v1::{
     self as pb, media_service_server::MediaService, upload_request::Part,
 };
+use cityevents_runtime::error::IMAGE_PROCESSING;
 use cityevents_runtime::error::{Reply, reply};
 use cityevents_runtime::{Error, ErrorCode, Result, parse};
 
@@ -275,14 +276,16 @@ impl State {
                 ErrorCode::PermissionDenied,
                 format!("image_ids: image {id} was uploaded by someone else"),
             )),
-            Err(NotAttachable::NotReady(id, status)) => Err(Error::new(
+            Err(NotAttachable::NotReady(id, status)) if status == "failed" => Err(Error::new(
                 ErrorCode::FailedPrecondition,
-                if status == "failed" {
-                    format!("image_ids: image {id} could not be processed; upload another")
-                } else {
-                    format!("image_ids: image {id} is still being processed; retry shortly")
-                },
+                format!("image_ids: image {id} could not be processed; upload another"),
             )),
+            Err(NotAttachable::NotReady(id, _)) => Err(Error::new(
+                ErrorCode::FailedPrecondition,
+                format!("image_ids: image {id} is still being processed; retry shortly"),
+            )
+            .with_reason(IMAGE_PROCESSING)
+            .with_retry_after(Duration::from_secs(1))),
         }
     }
 

@@ -10,6 +10,7 @@ use cityevents_messaging::outbox;
 use cityevents_proto::cityevents::event::v1 as pb;
 use cityevents_proto::cityevents::join::v1::GetCountsRequest;
 use cityevents_proto::cityevents::media::v1::AttachImagesRequest;
+use cityevents_runtime::error::{IMAGE_PROCESSING, REASON_METADATA};
 use cityevents_runtime::{Error, ErrorCode, Result};
 
 use super::convert::event;
@@ -306,7 +307,18 @@ impl State {
                     }
                 };
                 let why = s.message().trim_start_matches("image_ids: ");
-                Err(Error::new(code, format!("draft.cover_image_ids: {why}")))
+                let err = Error::new(code, format!("draft.cover_image_ids: {why}"));
+                // Still processing: the caller may retry in a moment.
+                let reason = s
+                    .metadata()
+                    .get(REASON_METADATA)
+                    .and_then(|v| v.to_str().ok());
+                Err(if reason == Some(IMAGE_PROCESSING) {
+                    err.with_reason(IMAGE_PROCESSING)
+                        .with_retry_after(std::time::Duration::from_secs(1))
+                } else {
+                    err
+                })
             }
         }
     }

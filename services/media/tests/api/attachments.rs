@@ -83,9 +83,28 @@ async fn only_the_uploader_attaches_a_ready_image() {
     .execute(&pool)
     .await
     .unwrap();
+    let still = m
+        .attach(&ada, "event/x", &[&busy.to_string()])
+        .await
+        .unwrap_err();
+    assert_eq!(still.code(), tonic::Code::FailedPrecondition);
     assert_eq!(
-        code(m.attach(&ada, "event/x", &[&busy.to_string()]).await),
-        tonic::Code::FailedPrecondition
+        (
+            still
+                .metadata()
+                .get("x-cityevents-error")
+                .unwrap()
+                .to_str()
+                .unwrap(),
+            still
+                .metadata()
+                .get("retry-after")
+                .unwrap()
+                .to_str()
+                .unwrap()
+        ),
+        ("IMAGE_PROCESSING", "1"),
+        "still processing: retry in a moment"
     );
 }
 
