@@ -42,7 +42,7 @@ APP="$ROOT/web"
 "$PY" -m http.server 5173 --bind 127.0.0.1 --directory "$E2E/web" >"$E2E/web.log" 2>&1 &
 echo $! >"$M/web.pid"
 for _ in $(seq 50); do curl -sf http://localhost:5173/ >/dev/null && break; sleep 0.1; done
-node "$APP/e2e/journey.mjs" http://localhost:5173 "$E2E/handoff.json" "$E2E/screenshots"
+node "$APP/e2e/journey.mjs" http://localhost:5173 "$M/mails" "$E2E/screenshots"
 
 log "schemathesis against the served /openapi.json: no 5xx, answers as documented"
 "$PY" -c 'import schemathesis' 2>/dev/null ||

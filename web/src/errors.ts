@@ -28,6 +28,7 @@ const WORDS: Record<string, string> = {
   RESOURCE_EXHAUSTED: "Too many attempts.",
   OVERLOADED: "We are very busy right now.",
   FEED_BEHIND: "Search is catching up with the latest changes.",
+  IMAGE_PROCESSING: "The image is still being prepared.",
   UNAVAILABLE: "We cannot reach the service right now. Please try again.",
   DEADLINE_EXCEEDED: "That took too long. Please try again.",
   INTERNAL: "Something went wrong on our side. Please try again later.",

@@ -4,6 +4,7 @@ export interface Session {
   accessToken: string;
   refreshToken: string;
   displayName: string;
+  userId: string;
 }
 
 const KEY = "cityevents.session";
@@ -17,10 +18,12 @@ export const session = {
       return null;
     }
   },
-  set(s: Session | null): void {
+  /** Stores `s` (null signs out); `quiet` skips the listeners (a token
+   *  refresh changes nothing on the page). */
+  set(s: Session | null, opts: { quiet?: boolean } = {}): void {
     if (s) localStorage.setItem(KEY, JSON.stringify(s));
     else localStorage.removeItem(KEY);
-    listeners.forEach((f) => f());
+    if (!opts.quiet) listeners.forEach((f) => f());
   },
   onChange(f: () => void): void {
     listeners.add(f);

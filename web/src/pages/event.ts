@@ -1,6 +1,7 @@
 // The event page: details, cover, seats kept live over the server stream
 // (LiveService.WatchEvent), and joining or leaving.
 import { timestampDate } from "@bufbuild/protobuf/wkt";
+import QRCode from "qrcode";
 
 import { apiBase, events, live, registrations } from "../client";
 import { h, problemNotice, show, status } from "../dom";
@@ -42,13 +43,25 @@ export async function eventPage(main: HTMLElement, eventId: string): Promise<() 
       show(action, h("a", { href: `#/signin?next=${encodeURIComponent(`#/events/${eventId}`)}` }, "Sign in to join"));
       return;
     }
+    mine = r;
     const going = r && (r.status === RegistrationStatus.CONFIRMED || r.status === RegistrationStatus.CHECKED_IN);
     const waiting = r && r.status === RegistrationStatus.WAITLISTED;
     const text = going ? "You are going." : waiting ? `You are number ${r.waitlistPosition} on the waitlist.` : "";
     const button = going || waiting
       ? h("button", { class: "secondary", type: "button", onclick: () => void act(() => leave()) }, going ? "Leave" : "Leave the waitlist")
       : h("button", { type: "button", onclick: () => void act(() => join()) }, "Join");
-    show(action, text ? h("p", {}, text) : null, button);
+    show(action, text ? h("p", {}, text) : null, going && r.ticketCode ? ticket(r.ticketCode) : null, button);
+  };
+  let mine: Registration | undefined;
+  // A promotion from the waitlist shows as the counts move.
+  const refreshMine = async () => {
+    if (!session.get()) return;
+    try {
+      const r = (await registrations.getMyRegistration({ eventId })).registration;
+      if (r?.status !== mine?.status || r?.waitlistPosition !== mine?.waitlistPosition) showRegistration(r);
+    } catch {
+      // Not registered (NOT_FOUND) or a blip: the page stays as it is.
+    }
   };
   const act = async (f: () => Promise<Registration | undefined>) => {
     try {
@@ -74,10 +87,43 @@ export async function eventPage(main: HTMLElement, eventId: string): Promise<() 
     h("p", { class: "muted" }, `${draft.startsAt ? when(timestampDate(draft.startsAt), draft.timeZone) : ""} · ${where}`),
     page.organizer ? h("p", {}, `Organised by ${page.organizer.displayName}`) : null,
     seatLine, action, feedback,
-    h("p", {}, draft.description));
+    h("p", {}, draft.description),
+    session.get()?.userId === event.organizerId ? checkInForm(eventId) : null);
 
-  void watch(eventId, stop.signal, showCounts);
+  void watch(eventId, stop.signal, (c) => {
+    showCounts(c);
+    void refreshMine();
+  });
   return () => stop.abort();
+}
+
+/** The ticket: its code as a QR image for the door, and as text. */
+function ticket(code: string): HTMLElement {
+  const img = h("img", { alt: "Your ticket as a QR code", width: "180", height: "180" });
+  void QRCode.toDataURL(code, { margin: 1, width: 180 }).then((url) => img.setAttribute("src", url));
+  return h("figure", { class: "ticket" }, img, h("figcaption", {}, "Ticket code: ", h("code", { id: "ticket-code" }, code)));
+}
+
+/** The organizer's door: check a ticket in by its code. */
+function checkInForm(eventId: string): HTMLElement {
+  const code = h("input", { id: "checkin-code", name: "code", autocomplete: "off", required: true });
+  const result = h("div", { "aria-live": "assertive" });
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    try {
+      const r = await registrations.checkIn({ eventId, ticketCode: code.value.trim() });
+      result.replaceChildren(h("p", { class: "notice", role: "status" },
+        r.firstCheckIn ? "Checked in. Welcome!" : "This ticket was already checked in."));
+      code.value = "";
+    } catch (err) {
+      result.replaceChildren(problemNotice(describe(err)));
+    }
+  };
+  return h("section", { "aria-labelledby": "checkin-title" },
+    h("h2", { id: "checkin-title" }, "Check-in"),
+    h("form", { onsubmit: (e: Event) => void submit(e) },
+      h("label", { for: "checkin-code" }, "Ticket code"), code, h("button", { type: "submit" }, "Check in")),
+    result);
 }
 
 /** Follows the event's counts until `signal`; reconnects after a drop. */

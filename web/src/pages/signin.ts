@@ -42,6 +42,7 @@ export function signInPage(main: HTMLElement, params: URLSearchParams, mode: "si
         accessToken: r.session.accessToken,
         refreshToken: r.session.refreshToken,
         displayName: r.user?.displayName ?? "",
+        userId: r.user?.id ?? "",
       });
       location.hash = next;
     } catch (err) {
