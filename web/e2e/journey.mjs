@@ -7,7 +7,8 @@
 //   takes the only seat: the visitor's page shows it go, live;
 //   a third joins the waitlist; the second leaves and the third is
 //   promoted on their open page; the organizer checks the third in by the
-//   ticket code.
+//   ticket code, and the third sees it under "My tickets";
+//   the second resets a forgotten password from the mailed link.
 // Every page is scanned with axe-core (no serious or critical violations)
 // and photographed at desktop and phone sizes.
 //
@@ -201,7 +202,7 @@ console.log("a third person is number 1 on the waitlist");
 await joiner.getByRole("button", { name: "Leave" }).click();
 await joiner.getByRole("button", { name: "Join" }).waitFor();
 await waiting.getByText("You are going.").waitFor({ timeout: 15_000 });
-const code = (await waiting.locator("#ticket-code").textContent()).trim();
+const code = (await waiting.locator(".ticket-code").textContent()).trim();
 await waiting.locator("img[alt='Your ticket as a QR code'][src^='data:image/png']").waitFor();
 await accessible(waiting, "event page, promoted, with the ticket");
 await photograph(waiting, "ticket");
@@ -222,6 +223,35 @@ console.log("the organizer checks the ticket in; a second scan says it was used;
   await organizer.locator("[role=alert]").textContent());
 await accessible(organizer, "check-in");
 await photograph(organizer, "check-in");
+
+// 7. The third finds the used ticket under "My tickets".
+await waiting.getByRole("link", { name: "My tickets" }).click();
+await waiting.getByRole("heading", { name: "My tickets" }).waitFor();
+await waiting.getByText("· Checked in").waitFor();
+await accessible(waiting, "my tickets");
+await photograph(waiting, "my-tickets");
+console.log("the third sees the ticket checked in under My tickets");
+
+// 8. The second forgot their password: a link by mail, a new password,
+//    and signing in with it.
+await joiner.getByRole("button", { name: "Sign out" }).click();
+await joiner.goto(`${appUrl}/#/signin`);
+await joiner.getByRole("link", { name: "Forgot your password?" }).click();
+await joiner.getByLabel("Email").fill(`grace-${run}@example.org`);
+await joiner.getByRole("button", { name: "Send me a link" }).click();
+await joiner.getByText("a link to set a new password is on its way").waitFor();
+await joiner.goto(await linkInMail(`grace-${run}@example.org`, "reset-password"));
+await joiner.getByLabel("New password").fill("a brand new passphrase");
+await joiner.getByRole("button", { name: "Set password" }).click();
+await joiner.getByText("Your password is set.").waitFor();
+await accessible(joiner, "new password set");
+await joiner.getByRole("link", { name: "Sign in" }).last().click();
+await joiner.getByLabel("Email").fill(`grace-${run}@example.org`);
+await joiner.getByLabel("Password").fill("a brand new passphrase");
+await joiner.getByRole("button", { name: "Sign in" }).click();
+await joiner.getByRole("heading", { name: "Discover events" }).waitFor();
+await joiner.getByText("Grace ·").waitFor();
+console.log("the second resets a forgotten password from the mailed link and signs in with the new one");
 
 assert.deepEqual(scriptErrors, [], "no script errors on any page");
 await browser.close();

@@ -3,7 +3,9 @@ import { h, show } from "./dom";
 import { createPage } from "./pages/create";
 import { discoverPage } from "./pages/discover";
 import { eventPage } from "./pages/event";
+import { forgotPage, resetPage } from "./pages/reset";
 import { signInPage } from "./pages/signin";
+import { ticketsPage } from "./pages/tickets";
 import { unsubscribePage } from "./pages/unsubscribe";
 import { verifyPage } from "./pages/verify";
 import { session } from "./session";
@@ -12,33 +14,51 @@ const main = document.getElementById("main") as HTMLElement;
 const accountSlot = document.getElementById("account") as HTMLElement;
 let leave: (() => void) | undefined;
 
+let current = 0;
+
+/** Shows the page the hash names, in a view of its own: a page still
+ *  loading when the person moves on renders into its detached view, never
+ *  over the next page, and its live stream is stopped. */
 async function route(): Promise<void> {
   leave?.();
   leave = undefined;
+  const mine = ++current;
+  const view = h("div");
+  main.replaceChildren(view);
   const [path, query = ""] = location.hash.replace(/^#/, "").split("?");
   const params = new URLSearchParams(query);
   const event = /^\/events\/([0-9a-f-]{36})$/.exec(path);
   if (event) {
-    leave = await eventPage(main, event[1]);
+    const stop = await eventPage(view, event[1]);
+    if (mine === current) leave = stop;
+    else stop();
   } else if (path === "/verify-email") {
-    await verifyPage(main, params);
+    await verifyPage(view, params);
+  } else if (path === "/forgot") {
+    forgotPage(view);
+  } else if (path === "/reset-password") {
+    resetPage(view, params);
+  } else if (path === "/tickets") {
+    if (session.get()) await ticketsPage(view);
+    else location.hash = `#/signin?next=${encodeURIComponent("#/tickets")}`;
   } else if (path === "/unsubscribe") {
-    unsubscribePage(main, params);
+    unsubscribePage(view, params);
   } else if (path === "/new") {
-    if (session.get()) createPage(main);
+    if (session.get()) createPage(view);
     else location.hash = `#/signin?next=${encodeURIComponent("#/new")}`;
   } else if (path === "/signin" || path === "/signup") {
-    signInPage(main, params, path === "/signin" ? "signin" : "signup");
+    signInPage(view, params, path === "/signin" ? "signin" : "signup");
   } else {
-    await discoverPage(main, params);
+    await discoverPage(view, params);
   }
-  main.focus();
+  if (mine === current) main.focus();
 }
 
 function renderAccount(): void {
   const s = session.get();
   show(accountSlot, s
-    ? h("span", {}, h("a", { href: "#/new" }, "Create event"), ` · ${s.displayName} · `,
+    ? h("span", {}, h("a", { href: "#/tickets" }, "My tickets"), " · ", h("a", { href: "#/new" }, "Create event"),
+      ` · ${s.displayName} · `,
       h("button", { class: "link", type: "button", onclick: () => session.set(null) }, "Sign out"))
     : h("a", { href: "#/signin" }, "Sign in"));
 }

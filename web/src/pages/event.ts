@@ -1,7 +1,6 @@
 // The event page: details, cover, seats kept live over the server stream
 // (LiveService.WatchEvent), and joining or leaving.
 import { timestampDate } from "@bufbuild/protobuf/wkt";
-import QRCode from "qrcode";
 
 import { apiBase, events, live, registrations } from "../client";
 import { h, problemNotice, show, status } from "../dom";
@@ -10,6 +9,7 @@ import { imageUrl, seats, when } from "../format";
 import type { GetCountsResponse, Registration } from "../gen/cityevents/join/v1/join_pb";
 import { RegistrationStatus } from "../gen/cityevents/join/v1/join_pb";
 import { session } from "../session";
+import { ticket } from "../ticket";
 
 /** Renders the page; returns what stops its live stream when the page goes. */
 export async function eventPage(main: HTMLElement, eventId: string): Promise<() => void> {
@@ -95,13 +95,6 @@ export async function eventPage(main: HTMLElement, eventId: string): Promise<() 
     void refreshMine();
   });
   return () => stop.abort();
-}
-
-/** The ticket: its code as a QR image for the door, and as text. */
-function ticket(code: string): HTMLElement {
-  const img = h("img", { alt: "Your ticket as a QR code", width: "180", height: "180" });
-  void QRCode.toDataURL(code, { margin: 1, width: 180 }).then((url) => img.setAttribute("src", url));
-  return h("figure", { class: "ticket" }, img, h("figcaption", {}, "Ticket code: ", h("code", { id: "ticket-code" }, code)));
 }
 
 /** The organizer's door: check a ticket in by its code. */

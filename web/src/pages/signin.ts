@@ -52,7 +52,8 @@ export function signInPage(main: HTMLElement, params: URLSearchParams, mode: "si
 
   const other = mode === "signup"
     ? h("p", {}, "Have an account? ", h("a", { href: `#/signin?next=${encodeURIComponent(next)}` }, "Sign in"))
-    : h("p", {}, "New here? ", h("a", { href: `#/signup?next=${encodeURIComponent(next)}` }, "Create an account"));
+    : h("p", {}, "New here? ", h("a", { href: `#/signup?next=${encodeURIComponent(next)}` }, "Create an account"),
+      " · ", h("a", { href: "#/forgot" }, "Forgot your password?"));
   show(main,
     h("h1", {}, mode === "signup" ? "Create an account" : "Sign in"),
     h("form", { onsubmit: (e: Event) => void submit(e), novalidate: true },
