@@ -66,7 +66,7 @@ done
 
 step "every service accepts the settings the chart gives it (<service> config)"
 for values in dev production; do
-  python3 "$ROOT/scripts/chart-config-check.py" "$WORK/$values.yaml" "$BINS" | sed "s/^/$values values: /"
+  "$TOOLS/venv/bin/python" "$ROOT/scripts/chart-config-check.py" "$WORK/$values.yaml" "$BINS" | sed "s/^/$values values: /"
 done
 
 step "helm install --wait (production-like values)"
