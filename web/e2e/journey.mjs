@@ -61,10 +61,10 @@ async function photograph(page, name) {
   await page.setViewportSize(size);
 }
 
-async function signUp(page, name, next) {
+async function signUp(page, name, next, email = `${name.toLowerCase()}-${run}@example.org`) {
   await page.goto(`${appUrl}/#/signup?next=${encodeURIComponent(next)}`);
   await page.getByLabel("Your name").fill(name);
-  await page.getByLabel("Email").fill(`${name.toLowerCase()}-${run}@example.org`);
+  await page.getByLabel("Email").fill(email);
   await page.getByLabel("Password").fill("browser journey password");
   await page.getByRole("button", { name: "Create account" }).click();
 }
@@ -173,11 +173,7 @@ await photograph(visitor, "event");
 
 // 4. A second person signs up on a phone, a bad email first, and joins.
 const joiner = await person({ width: 390, height: 844 });
-await joiner.goto(`${appUrl}/#/signup`);
-await joiner.getByLabel("Your name").fill("Grace");
-await joiner.getByLabel("Email").fill("not an email");
-await joiner.getByLabel("Password").fill("browser journey password");
-await joiner.getByRole("button", { name: "Create account" }).click();
+await signUp(joiner, "Grace", "#/", "not an email");
 await joiner.locator("#email-error").filter({ hasText: /./ }).waitFor();
 await accessible(joiner, "sign-up form with an error");
 await photograph(joiner, "signup-error");

@@ -112,17 +112,22 @@ impl Config {
             );
         }
         self.edge.trusted_proxies.parse()?;
-        for (name, c) in [
+        for (name, c) in self.backends() {
+            anyhow::ensure!(!c.endpoint.is_empty(), "{name}.endpoint is required");
+        }
+        Ok(())
+    }
+
+    /// Every backend the BFF calls, by name.
+    pub fn backends(&self) -> [(&'static str, &ClientConfig); 6] {
+        [
             ("auth", &self.auth),
             ("event", &self.event),
             ("join", &self.join),
             ("feed", &self.feed),
             ("mail", &self.mail),
             ("media", &self.media),
-        ] {
-            anyhow::ensure!(!c.endpoint.is_empty(), "{name}.endpoint is required");
-        }
-        Ok(())
+        ]
     }
 }
 

@@ -4,28 +4,16 @@
 //! runs to see discovery at work, and what the chart's test watches while
 //! it scales a Deployment.
 
-use cityevents_runtime::grpc::client::{ClientConfig, discovery};
+use cityevents_runtime::grpc::client::discovery;
 use futures::StreamExt;
 use futures::stream::{self, BoxStream};
 
 use crate::Config;
 
-/// Every backend the BFF calls, by name.
-fn backends(cfg: &Config) -> [(&'static str, &ClientConfig); 6] {
-    [
-        ("auth", &cfg.auth),
-        ("event", &cfg.event),
-        ("join", &cfg.join),
-        ("feed", &cfg.feed),
-        ("mail", &cfg.mail),
-        ("media", &cfg.media),
-    ]
-}
-
 /// Prints `<backend> <count> <addr,addr,…>` whenever a named backend's set
 /// changes (all backends when `names` is empty), until Ctrl-C or SIGTERM.
 pub async fn watch(cfg: &Config, names: &[String]) -> anyhow::Result<()> {
-    let known = backends(cfg);
+    let known = cfg.backends();
     if let Some(unknown) = names.iter().find(|n| !known.iter().any(|(k, _)| k == n)) {
         let all: Vec<&str> = known.iter().map(|(k, _)| *k).collect();
         anyhow::bail!("no backend {unknown:?}; the BFF calls {}", all.join(", "));
