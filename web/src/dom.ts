@@ -34,3 +34,24 @@ export function status(text: string): HTMLElement {
 export function show(parent: HTMLElement, ...children: Child[]): void {
   parent.replaceChildren(...children.filter((c): c is Node | string => !!c));
 }
+
+/** Keeps `button` disabled for the `secs` the API asked to wait (a rate
+ *  limit's retry-after), its label counting down, so nobody hammers it. */
+export function holdFor(button: HTMLButtonElement, secs: number): void {
+  const label = button.dataset.label ?? button.textContent ?? "";
+  button.dataset.label = label;
+  const until = Date.now() + secs * 1000;
+  button.disabled = true;
+  const tick = () => {
+    const left = Math.ceil((until - Date.now()) / 1000);
+    if (left <= 0 || !button.isConnected) {
+      button.disabled = false;
+      button.textContent = label;
+      delete button.dataset.label;
+      return;
+    }
+    button.textContent = `${label} (wait ${left} s)`;
+    setTimeout(tick, 1000);
+  };
+  tick();
+}

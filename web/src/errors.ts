@@ -49,7 +49,9 @@ const BY_CODE: Partial<Record<Code, string>> = {
 
 /** Turns any failure of an API call into a [`Problem`]. */
 export function describe(err: unknown): Problem {
-  if (!(err instanceof ConnectError)) {
+  // The request never got an answer (offline, DNS, a dropped connection):
+  // fetch's TypeError, bare or wrapped by the transport.
+  if (!(err instanceof ConnectError) || (err.code === Code.Unknown && err.cause instanceof TypeError)) {
     return { reason: "NETWORK", message: "We cannot reach CityEvents. Check your connection and try again." };
   }
   const reason = err.metadata.get("x-cityevents-error") ?? BY_CODE[err.code] ?? "INVALID_ARGUMENT";

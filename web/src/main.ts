@@ -1,8 +1,9 @@
 // The app: a hash router over the pages, and the account link.
 import { h, show } from "./dom";
-import { createPage } from "./pages/create";
+import { createPage, editPage } from "./pages/create";
 import { discoverPage } from "./pages/discover";
 import { eventPage } from "./pages/event";
+import { managePage } from "./pages/manage";
 import { forgotPage, resetPage } from "./pages/reset";
 import { signInPage } from "./pages/signin";
 import { ticketsPage } from "./pages/tickets";
@@ -27,9 +28,16 @@ async function route(): Promise<void> {
   main.replaceChildren(view);
   const [path, query = ""] = location.hash.replace(/^#/, "").split("?");
   const params = new URLSearchParams(query);
-  const event = /^\/events\/([0-9a-f-]{36})$/.exec(path);
-  if (event) {
-    const stop = await eventPage(view, event[1]);
+  const event = /^\/events\/([0-9a-f-]{36})(?:\/(edit|manage))?$/.exec(path);
+  const signedIn = () => {
+    if (!session.get()) location.hash = `#/signin?next=${encodeURIComponent(location.hash)}`;
+    return !!session.get();
+  };
+  if (event && event[2] === "edit") {
+    if (signedIn()) await editPage(view, event[1]);
+  } else if (event) {
+    if (event[2] === "manage" && !signedIn()) return;
+    const stop = await (event[2] === "manage" ? managePage : eventPage)(view, event[1]);
     if (mine === current) leave = stop;
     else stop();
   } else if (path === "/verify-email") {
@@ -39,13 +47,11 @@ async function route(): Promise<void> {
   } else if (path === "/reset-password") {
     resetPage(view, params);
   } else if (path === "/tickets") {
-    if (session.get()) await ticketsPage(view);
-    else location.hash = `#/signin?next=${encodeURIComponent("#/tickets")}`;
+    if (signedIn()) await ticketsPage(view);
   } else if (path === "/unsubscribe") {
     unsubscribePage(view, params);
   } else if (path === "/new") {
-    if (session.get()) createPage(view);
-    else location.hash = `#/signin?next=${encodeURIComponent("#/new")}`;
+    if (signedIn()) createPage(view);
   } else if (path === "/signin" || path === "/signup") {
     signInPage(view, params, path === "/signin" ? "signin" : "signup");
   } else {
@@ -70,3 +76,9 @@ session.onChange(() => {
 window.addEventListener("hashchange", () => void route());
 renderAccount();
 void route();
+
+// The app's files kept for offline use (public/sw.js); browsers allow it
+// on https and localhost only.
+if ("serviceWorker" in navigator && window.isSecureContext && import.meta.env.PROD) {
+  void navigator.serviceWorker.register("sw.js").catch(() => undefined);
+}

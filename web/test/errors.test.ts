@@ -37,4 +37,10 @@ suite("waitWords", () => {
   it("counts seconds under a minute and whole minutes after", () => {
     expect([waitWords(1), waitWords(30), waitWords(60), waitWords(61)]).toEqual(["1 second", "30 seconds", "1 minute", "2 minutes"]);
   });
+
+  it("tells a dropped network from a server fault", () => {
+    const offline = ConnectError.from(new TypeError("Failed to fetch"));
+    expect(describe(offline)).toMatchObject({ reason: "NETWORK", message: "We cannot reach CityEvents. Check your connection and try again." });
+    expect(describe(apiError(Code.Unknown, "boom")).reason).toBe("INTERNAL");
+  });
 });

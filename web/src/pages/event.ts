@@ -1,15 +1,25 @@
 // The event page: details, cover, seats kept live over the server stream
-// (LiveService.WatchEvent), and joining or leaving.
+// (LiveService.WatchEvent), joining (a ticket type, the organizer's
+// questions) or leaving, and "add to calendar".
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 
+import { type CalendarEvent, fileName, ics } from "../calendar";
 import { apiBase, events, live, registrations } from "../client";
-import { h, problemNotice, show, status } from "../dom";
+import { h, holdFor, problemNotice, show, status } from "../dom";
 import { describe } from "../errors";
 import { imageUrl, seats, when } from "../format";
+import { type EventDraft, EventStatus, QuestionKind } from "../gen/cityevents/event/v1/event_pb";
 import type { GetCountsResponse, Registration } from "../gen/cityevents/join/v1/join_pb";
 import { RegistrationStatus } from "../gen/cityevents/join/v1/join_pb";
+import { type AnswerInit, answers, price, type Values } from "../questions";
 import { session } from "../session";
 import { ticket } from "../ticket";
+
+const STATUS_WORDS: Partial<Record<EventStatus, string>> = {
+  [EventStatus.DRAFT]: "A draft: only organizers see it until it is published.",
+  [EventStatus.CANCELLED]: "This event has been cancelled.",
+  [EventStatus.COMPLETED]: "This event is over.",
+};
 
 /** Renders the page; returns what stops its live stream when the page goes. */
 export async function eventPage(main: HTMLElement, eventId: string): Promise<() => void> {
@@ -37,6 +47,8 @@ export async function eventPage(main: HTMLElement, eventId: string): Promise<() 
 
   const action = h("div", { id: "registration" });
   const feedback = h("div", { "aria-live": "assertive" });
+  const joinForm = registrationForm(draft, page.counts, (tierId, answers) => act(async () =>
+    (await registrations.joinEvent({ eventId, tierId, answers })).registration));
   const showRegistration = (r?: Registration) => {
     feedback.replaceChildren();
     if (!session.get()) {
@@ -46,11 +58,15 @@ export async function eventPage(main: HTMLElement, eventId: string): Promise<() 
     mine = r;
     const going = r && (r.status === RegistrationStatus.CONFIRMED || r.status === RegistrationStatus.CHECKED_IN);
     const waiting = r && r.status === RegistrationStatus.WAITLISTED;
-    const text = going ? "You are going." : waiting ? `You are number ${r.waitlistPosition} on the waitlist.` : "";
-    const button = going || waiting
-      ? h("button", { class: "secondary", type: "button", onclick: () => void act(() => leave()) }, going ? "Leave" : "Leave the waitlist")
-      : h("button", { type: "button", onclick: () => void act(() => join()) }, "Join");
-    show(action, text ? h("p", {}, text) : null, going && r.ticketCode ? ticket(r.ticketCode) : null, button);
+    if (!going && !waiting) {
+      show(action, joinForm.form);
+      return;
+    }
+    const tier = draft.tiers.find((t) => t.id === r.tierId);
+    const text = going ? "You are going." : `You are number ${r.waitlistPosition} on the waitlist.`;
+    show(action, h("p", {}, text, tier ? ` (${tier.name})` : ""), going && r.ticketCode ? ticket(r.ticketCode) : null,
+      h("button", { class: "secondary", type: "button", onclick: () => void act(() => leave()) },
+        going ? "Leave" : "Leave the waitlist"));
   };
   let mine: Registration | undefined;
   // A promotion from the waitlist shows as the counts move.
@@ -67,10 +83,15 @@ export async function eventPage(main: HTMLElement, eventId: string): Promise<() 
     try {
       showRegistration(await f());
     } catch (err) {
-      feedback.replaceChildren(problemNotice(describe(err)));
+      const p = describe(err);
+      // "answers: \"Diet\" is required" names the question: shown at it.
+      if (p.field === "answers" && joinForm.showAt(p.message)) return;
+      feedback.replaceChildren(problemNotice(p));
+      // Overloaded or rate limited: the button waits as long as asked.
+      const button = action.querySelector("button");
+      if (p.retryAfterSecs && button) holdFor(button, p.retryAfterSecs);
     }
   };
-  const join = async () => (await registrations.joinEvent({ eventId })).registration;
   const leave = async () => {
     await registrations.leaveEvent({ eventId });
     return undefined;
@@ -79,44 +100,35 @@ export async function eventPage(main: HTMLElement, eventId: string): Promise<() 
 
   const cover = event.coverImages[0]?.coverUrl;
   const where = draft.location.case === "venue"
-    ? `${draft.location.value.name}, ${draft.location.value.city}`
+    ? [draft.location.value.name, draft.location.value.address, draft.location.value.city].filter(Boolean).join(", ")
     : "Online";
+  const me = session.get()?.userId;
+  const organizes = !!me && (me === event.organizerId || event.coOrganizerIds.includes(me));
+  const startsAt = draft.startsAt ? timestampDate(draft.startsAt) : undefined;
   show(main,
     cover ? h("img", { class: "cover", src: imageUrl(cover, apiBase), alt: "" }) : null,
     h("h1", {}, draft.title),
-    h("p", { class: "muted" }, `${draft.startsAt ? when(timestampDate(draft.startsAt), draft.timeZone) : ""} · ${where}`),
+    event.status !== EventStatus.PUBLISHED ? h("p", { class: "notice" }, STATUS_WORDS[event.status] ?? "") : null,
+    h("p", { class: "muted" }, `${startsAt ? when(startsAt, draft.timeZone) : ""} · ${where}`),
+    draft.location.case === "onlineUrl" && page.myRegistration?.status === RegistrationStatus.CONFIRMED
+      ? h("p", {}, h("a", { href: draft.location.value, rel: "noopener" }, "Join online")) : null,
     page.organizer ? h("p", {}, `Organised by ${page.organizer.displayName}`) : null,
     seatLine, action, feedback,
-    h("p", {}, draft.description),
-    session.get()?.userId === event.organizerId ? checkInForm(eventId) : null);
+    h("p", { class: "description" }, draft.description),
+    startsAt ? calendarLink({
+      id: event.id, title: draft.title, description: draft.description, startsAt,
+      endsAt: draft.endsAt ? timestampDate(draft.endsAt) : undefined, location: where,
+      url: location.href,
+    }) : null,
+    organizes ? h("nav", { class: "organizer-links", "aria-label": "Organizer" },
+      h("a", { href: `#/events/${eventId}/edit` }, "Edit event"),
+      h("a", { href: `#/events/${eventId}/manage` }, "Attendees and check-in")) : null);
 
   void watch(eventId, stop.signal, (c) => {
     showCounts(c);
     void refreshMine();
   });
   return () => stop.abort();
-}
-
-/** The organizer's door: check a ticket in by its code. */
-function checkInForm(eventId: string): HTMLElement {
-  const code = h("input", { id: "checkin-code", name: "code", autocomplete: "off", required: true });
-  const result = h("div", { "aria-live": "assertive" });
-  const submit = async (e: Event) => {
-    e.preventDefault();
-    try {
-      const r = await registrations.checkIn({ eventId, ticketCode: code.value.trim() });
-      result.replaceChildren(h("p", { class: "notice", role: "status" },
-        r.firstCheckIn ? "Checked in. Welcome!" : "This ticket was already checked in."));
-      code.value = "";
-    } catch (err) {
-      result.replaceChildren(problemNotice(describe(err)));
-    }
-  };
-  return h("section", { "aria-labelledby": "checkin-title" },
-    h("h2", { id: "checkin-title" }, "Check-in"),
-    h("form", { onsubmit: (e: Event) => void submit(e) },
-      h("label", { for: "checkin-code" }, "Ticket code"), code, h("button", { type: "submit" }, "Check in")),
-    result);
 }
 
 /** Follows the event's counts until `signal`; reconnects after a drop. */
@@ -132,4 +144,78 @@ async function watch(eventId: string, signal: AbortSignal, onCounts: (c: GetCoun
     }
     await new Promise((r) => setTimeout(r, 2000));
   }
+}
+
+/** The join form: a ticket type when the event has several, the
+ *  organizer's questions, and the button. `showAt` puts an API complaint
+ *  about an answer next to its question (true when it found one). */
+function registrationForm(draft: EventDraft, counts: GetCountsResponse | undefined,
+  join: (tierId: string, answers: AnswerInit[]) => Promise<void>) {
+  const errors = new Map<string, HTMLElement>();
+  const inputs = new Map<string, HTMLInputElement | HTMLSelectElement>();
+  const tierInputs = draft.tiers.map((t, i) => {
+    const left = counts?.tiers.find((c) => c.tierId === t.id)?.remaining;
+    const input = h("input", { type: "radio", name: "tier", id: `tier-${i}`, value: t.id, ...(i === 0 ? { checked: true } : {}) });
+    return { input, el: h("div", { class: "field check" }, input, h("label", { for: `tier-${i}` },
+      `${t.name} · ${price(t.priceCents, t.currency)}`, left === undefined || left < 0 ? "" : left === 0 ? " · full (waitlist)" : ` · ${left} left`)) };
+  });
+  const questionFields = draft.questions.map((q, i) => {
+    const id = `answer-${i}`;
+    const error = h("p", { id: `${id}-error`, class: "field-error" });
+    errors.set(q.id, error);
+    const common = { id, name: id, "aria-describedby": `${id}-error`, ...(q.required ? { required: true } : {}) };
+    const label = `${q.label}${q.required ? "" : " (optional)"}`;
+    let input: HTMLInputElement | HTMLSelectElement;
+    if (q.kind === QuestionKind.CHECKBOX) {
+      input = h("input", { ...common, type: "checkbox" });
+      inputs.set(q.id, input);
+      return h("div", { class: "field check" }, input, h("label", { for: id }, label), error);
+    }
+    input = q.kind === QuestionKind.CHOICE
+      ? h("select", common, h("option", { value: "" }, "Choose…"), ...q.choices.map((c) => h("option", { value: c }, c)))
+      : h("input", { ...common, type: "text", ...(q.kind === QuestionKind.NUMBER ? { inputmode: "decimal" } : {}) });
+    inputs.set(q.id, input);
+    return h("div", { class: "field" }, h("label", { for: id }, label), input, error);
+  });
+  const button = h("button", { type: "submit" }, "Join");
+  const showAt = (message: string): boolean => {
+    errors.forEach((e) => e.replaceChildren());
+    const q = draft.questions.find((q) => message.includes(`"${q.label}"`));
+    if (!q) return false;
+    (errors.get(q.id) as HTMLElement).textContent = message;
+    inputs.get(q.id)?.focus();
+    return true;
+  };
+  const form = h("form", { class: "join", novalidate: true, onsubmit: (e: Event) => {
+    e.preventDefault();
+    errors.forEach((el) => el.replaceChildren());
+    const values: Values = {};
+    inputs.forEach((input, id) => {
+      values[id] = input instanceof HTMLInputElement && input.type === "checkbox" ? input.checked : input.value;
+    });
+    const checked = answers(draft.questions, values);
+    if (!checked.ok) {
+      (errors.get(checked.questionId) as HTMLElement).textContent = checked.message;
+      inputs.get(checked.questionId)?.focus();
+      return;
+    }
+    const tierId = tierInputs.find((t) => t.input.checked)?.input.value ?? "";
+    button.disabled = true;
+    void join(tierId, checked.answers).finally(() => {
+      // Unless a retry-after holds it (`holdFor`).
+      if (button.dataset.label === undefined) button.disabled = false;
+    });
+  } },
+  tierInputs.length > 1 ? h("fieldset", {}, h("legend", {}, "Ticket"), ...tierInputs.map((t) => t.el))
+    : tierInputs.length === 1 ? h("p", {}, `${draft.tiers[0].name} · ${price(draft.tiers[0].priceCents, draft.tiers[0].currency)}`) : null,
+  ...questionFields, button);
+  if (tierInputs.length === 1) tierInputs[0].input.checked = true;
+  return { form, showAt };
+}
+
+/** "Add to calendar": the event as an .ics file to download. */
+function calendarLink(e: CalendarEvent): HTMLElement {
+  return h("p", {}, h("a", {
+    href: `data:text/calendar;charset=utf-8,${encodeURIComponent(ics(e))}`, download: fileName(e.title),
+  }, "Add to calendar"), " (an .ics file for any calendar app)");
 }

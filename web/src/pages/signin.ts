@@ -1,6 +1,6 @@
 // Sign in, or sign up: one form, field errors next to their fields.
 import { account } from "../client";
-import { h, problemNotice, show } from "../dom";
+import { h, holdFor, problemNotice, show } from "../dom";
 import { describe, type Problem } from "../errors";
 import { session } from "../session";
 
@@ -16,6 +16,7 @@ export function signInPage(main: HTMLElement, params: URLSearchParams, mode: "si
   const password = field("password", "Password", "password", mode === "signup" ? "new-password" : "current-password");
   const fields: Record<string, ReturnType<typeof field>> = { display_name: name, email, password };
   const problems = h("div", { "aria-live": "assertive" });
+  const button = h("button", { type: "submit" }, mode === "signup" ? "Create account" : "Sign in");
 
   const showProblem = (p: Problem) => {
     Object.values(fields).forEach((f) => f.error.replaceChildren());
@@ -28,6 +29,7 @@ export function signInPage(main: HTMLElement, params: URLSearchParams, mode: "si
     } else {
       problems.replaceChildren(problemNotice(p));
     }
+    if (p.retryAfterSecs) holdFor(button, p.retryAfterSecs);
   };
 
   const submit = async (e: Event) => {
@@ -57,7 +59,6 @@ export function signInPage(main: HTMLElement, params: URLSearchParams, mode: "si
   show(main,
     h("h1", {}, mode === "signup" ? "Create an account" : "Sign in"),
     h("form", { onsubmit: (e: Event) => void submit(e), novalidate: true },
-      mode === "signup" ? name.el : null, email.el, password.el, problems,
-      h("button", { type: "submit" }, mode === "signup" ? "Create account" : "Sign in")),
+      mode === "signup" ? name.el : null, email.el, password.el, problems, button),
     other);
 }

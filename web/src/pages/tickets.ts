@@ -2,7 +2,7 @@
 // ones with their ticket as a QR code for the door.
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 
-import { registrations } from "../client";
+import { apiBase, discovery, registrations } from "../client";
 import { h, problemNotice, show, status } from "../dom";
 import { describe } from "../errors";
 import { RegistrationStatus } from "../gen/cityevents/join/v1/join_pb";
@@ -23,7 +23,7 @@ export async function ticketsPage(main: HTMLElement): Promise<void> {
       show(main, h("h1", {}, "My tickets"), status("No tickets yet."), h("p", {}, h("a", { href: "#/" }, "Discover events")));
       return;
     }
-    show(main, h("h1", {}, "My tickets"), h("ul", { class: "tickets" }, ...tickets.map((t) => {
+    show(main, h("h1", {}, "My tickets"), calendarFeed(), h("ul", { class: "tickets" }, ...tickets.map((t) => {
       const r = t.registration;
       const starts = t.eventStartsAt ? timestampDate(t.eventStartsAt).toLocaleString() : "";
       const going = r?.status === RegistrationStatus.CONFIRMED;
@@ -36,4 +36,24 @@ export async function ticketsPage(main: HTMLElement): Promise<void> {
   } catch (err) {
     show(main, h("h1", {}, "My tickets"), problemNotice(describe(err)));
   }
+}
+
+/** Every joined event in the person's calendar app: a secret feed link
+ *  (RotateCalendarLink); making a new one retires the old. */
+function calendarFeed(): HTMLElement {
+  const slot = h("div", { "aria-live": "polite" });
+  const make = async () => {
+    try {
+      const { path } = await discovery.rotateCalendarLink({});
+      const url = apiBase.replace(/\/$/, "") + path;
+      show(slot, h("p", {}, "Add this link to your calendar app as a subscription (it keeps itself up to date): "),
+        h("p", {}, h("a", { href: url.replace(/^https?:/, "webcal:") }, "Open in your calendar app"), " · ",
+          h("code", { class: "feed-url" }, url)),
+        h("p", { class: "muted" }, "Anyone with the link sees your events; make a new one to retire it."));
+    } catch (err) {
+      show(slot, problemNotice(describe(err)));
+    }
+  };
+  return h("section", { "aria-labelledby": "feed-title" }, h("h2", { id: "feed-title" }, "In your calendar"),
+    h("button", { type: "button", class: "secondary", onclick: () => void make() }, "Get a calendar link"), slot);
 }
