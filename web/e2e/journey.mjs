@@ -3,20 +3,23 @@
 //   an organizer signs up, confirms their email from the link in the mail,
 //   creates and publishes an event with a cover and a registration
 //   question, and edits it (a stale second edit is refused, not lost);
-//   a visitor finds it by a typo'd search, near a typed city, near their
-//   own location and on the map, and keeps its page open;
+//   a visitor is slowed down guessing a password (the button waits out the
+//   API's retry-after), finds the event by a typo'd search, near a typed
+//   city, near their own location and on the map, and keeps its page open;
 //   a second person signs up (a bad email refused next to its field),
 //   answers the question (a missing answer shown at it) and takes the only
 //   seat: the visitor's page shows it go, live;
 //   a third joins the waitlist; the second leaves and the third is
-//   promoted on their open page; the organizer sees attendees, answers and
-//   the waitlist;
+//   promoted on their open page; a concert with two ticket types, saved
+//   as a draft and then published, gets the second person a seated
+//   ticket; the organizer sees attendees, answers and the waitlist;
 //   at the door, a second browser with a camera (a fake capture device
 //   playing the ticket's QR code) downloads the list, loses the network,
 //   scans the ticket in offline, refuses a forged code, and sends the
 //   check-in when the network is back; the third sees it under "My
 //   tickets" and gets a calendar feed of their events;
-//   the second resets a forgotten password from the mailed link.
+//   the second resets a forgotten password from the mailed link and
+//   unsubscribes with the link in a mail.
 // Every page is scanned with axe-core (no serious or critical violations)
 // and photographed at desktop and phone sizes.
 //
@@ -223,7 +226,10 @@ for (let i = 0; i < 10 && !(await visitor.getByText("Try again in").count()); i+
 }
 const held = visitor.getByRole("button", { name: /^Sign in \(wait \d+ s\)$/ });
 assert.ok(await held.isDisabled(), "the sign-in button waits out the retry-after");
+await accessible(visitor, "sign-in, rate limited");
 console.log("guessing passwords is slowed:", await visitor.locator("[role=alert]").textContent(), "·", await held.textContent());
+await results(visitor, "#/");
+await accessible(visitor, "discover, trending");
 // This run's event, whatever earlier runs left in the same database.
 const eventHash = eventUrl.slice(eventUrl.indexOf("#"));
 const found = visitor.locator(`ol.cards a[href="${eventHash}"]`);
@@ -393,6 +399,12 @@ await organizer.getByText("This ticket was already checked in.").waitFor();
 console.log("back online, the door sends the check-in; the organizer's own scan now says the ticket was used");
 
 // 8. The third finds the used ticket under "My tickets".
+// Access tokens live minutes: one the API refuses is renewed with the
+// refresh token and the call sent again, unseen.
+await waiting.evaluate(() => {
+  const s = JSON.parse(localStorage.getItem("cityevents.session"));
+  localStorage.setItem("cityevents.session", JSON.stringify({ ...s, accessToken: `${s.accessToken.slice(0, -8)}AAAAAAAA` }));
+});
 await waiting.getByRole("link", { name: "My tickets" }).click();
 await waiting.getByRole("heading", { name: "My tickets" }).waitFor();
 await waiting.getByText("· Checked in").waitFor();
@@ -402,7 +414,10 @@ const ics = await (await waiting.request.get(feed)).text();
 assert.match(ics, new RegExp(`SUMMARY:${title}`), "the calendar feed holds the event");
 await accessible(waiting, "my tickets");
 await photograph(waiting, "my-tickets");
-console.log("the third sees the ticket checked in under My tickets, and their calendar feed holds the event");
+const renewed = await waiting.evaluate(() => JSON.parse(localStorage.getItem("cityevents.session")).accessToken);
+assert.ok(!renewed.endsWith("AAAAAAAA"), "the refused access token was renewed");
+console.log("the third's access token is refused and renewed unseen; they see the ticket checked in under My tickets,",
+  "and their calendar feed holds the event");
 
 // For you: picked from what they joined.
 await results(waiting, "#/?mode=for-you");
@@ -414,6 +429,7 @@ console.log("for you:", await waiting.locator("main h1").textContent());
 await joiner.getByRole("button", { name: "Sign out" }).click();
 await joiner.goto(`${appUrl}/#/signin`);
 await joiner.getByRole("link", { name: "Forgot your password?" }).click();
+await accessible(joiner, "forgot password");
 await joiner.getByLabel("Email").fill(`grace-${run}@example.org`);
 await joiner.getByRole("button", { name: "Send me a link" }).click();
 await joiner.getByText("a link to set a new password is on its way").waitFor();
@@ -429,6 +445,12 @@ await joiner.getByRole("button", { name: "Sign in" }).click();
 await joiner.getByRole("heading", { name: "Discover events" }).waitFor();
 await joiner.getByText("Grace ·").waitFor();
 console.log("the second resets a forgotten password from the mailed link and signs in with the new one");
+// ... and stops the mails with the link at the foot of one.
+await joiner.goto(await linkInMail(`grace-${run}@example.org`, "unsubscribe"));
+await joiner.getByRole("button", { name: "Unsubscribe" }).click();
+await joiner.getByText("Done: we will not send you reminders").waitFor();
+await accessible(joiner, "unsubscribed");
+console.log("the second unsubscribes with the link in a mail");
 
 assert.deepEqual(scriptErrors, [], "no script errors on any page");
 await browser.close();

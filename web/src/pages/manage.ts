@@ -116,13 +116,21 @@ function door(eventId: string, title: string, signal: AbortSignal, changed: () =
   const result = h("div", { "aria-live": "assertive", id: "checkin-result" });
   const offline = h("div", { id: "offline", "aria-live": "polite" });
   const camera = h("div", { class: "camera" });
+  // Check-ins and syncs run one at a time, in order; one that fails never
+  // stops the next.
   let busy = Promise.resolve();
+  const queue = (step: () => Promise<void>) => {
+    busy = busy.then(step).catch(() => say("The door could not check that ticket. Try again.", false));
+    return busy;
+  };
 
   const say = (text: string, ok = true) => result.replaceChildren(ok
     ? h("p", { class: "notice", role: "status" }, text)
     : problemNotice({ reason: "DOOR", message: text }));
 
   const offlineCheck = async (ticket: string, list: DoorList) => {
+    // WebCrypto exists on https (and localhost) only.
+    if (!globalThis.crypto?.subtle) return say("Offline check-in needs the app served over https.", false);
     const v: Verdict = await judge(list, ticket);
     if (v.kind === "welcome") doorStore.save(admit(list, ticket, v.registrationId));
     say(VERDICT[v.kind] + (v.kind === "welcome" ? " (offline: sent when the network is back)" : ""), v.kind === "welcome" || v.kind === "already");
@@ -130,7 +138,7 @@ function door(eventId: string, title: string, signal: AbortSignal, changed: () =
   };
 
   const checkIn = (ticket: string) => {
-    busy = busy.then(async () => {
+    return queue(async () => {
       const list = doorStore.load(eventId);
       if (list && !navigator.onLine) return offlineCheck(ticket, list);
       try {
@@ -146,7 +154,6 @@ function door(eventId: string, title: string, signal: AbortSignal, changed: () =
         result.replaceChildren(problemNotice(p));
       }
     });
-    return busy;
   };
 
   const download = async () => {
@@ -175,7 +182,7 @@ function door(eventId: string, title: string, signal: AbortSignal, changed: () =
   // Sends the check-ins made offline, in the same queue as new ones, so
   // nothing is added to the list while it is being sent.
   const sync = () => {
-    busy = busy.then(async () => {
+    return queue(async () => {
       const list = doorStore.load(eventId);
       if (!list?.pending.length || !navigator.onLine) return;
       let sent = 0;
@@ -187,9 +194,10 @@ function door(eventId: string, title: string, signal: AbortSignal, changed: () =
           sent++;
           if (!r.firstCheckIn) elsewhere++;
         } catch (err) {
-          // Still offline: kept. Refused (removed meanwhile): reported, dropped.
+          // Not through (offline, signed out, busy): kept for the next
+          // sync. Refused (the ticket was cancelled meanwhile): reported.
           const why = describe(err);
-          if (why.reason === "NETWORK" || why.reason === "UNAVAILABLE") left.push(p);
+          if (TRANSIENT.has(why.reason)) left.push(p);
           else say(`Ticket ${label(p.registrationId)} was refused when sent: ${why.message}`, false);
         }
       }
@@ -255,6 +263,9 @@ function door(eventId: string, title: string, signal: AbortSignal, changed: () =
     } }, h("label", { for: "checkin-code" }, "Ticket code"), code, h("button", { type: "submit" }, "Check in")),
     cameraButton, camera, result, offline);
 }
+
+const TRANSIENT = new Set(["NETWORK", "UNAVAILABLE", "UNAUTHENTICATED", "DEADLINE_EXCEEDED", "INTERNAL",
+  "OVERLOADED", "RESOURCE_EXHAUSTED"]);
 
 const VERDICT: Record<Verdict["kind"], string> = {
   welcome: "Checked in. Welcome!",
