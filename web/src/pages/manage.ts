@@ -8,6 +8,7 @@ import { h, problemNotice, show, status } from "../dom";
 import { admit, type DoorList, doorStore, judge, syncWords, type Verdict } from "../door";
 import { describe } from "../errors";
 import type { EventDraft } from "../gen/cityevents/event/v1/event_pb";
+import type { PublicProfile } from "../gen/cityevents/auth/v1/auth_pb";
 import { type Registration, RegistrationStatus } from "../gen/cityevents/join/v1/join_pb";
 import { answerText } from "../questions";
 import { startScanner } from "../scan";
@@ -51,7 +52,7 @@ export async function managePage(main: HTMLElement, eventId: string): Promise<()
 
 /** One paged list of registrations, with a "More" button. */
 async function list(section: HTMLElement, titleId: string, title: string, d: EventDraft,
-  fetchPage: (token: string) => Promise<{ registrations: Registration[]; nextPageToken: string }>,
+  fetchPage: (token: string) => Promise<{ registrations: Registration[]; nextPageToken: string; people: PublicProfile[] }>,
   action?: (r: Registration) => HTMLElement | null) {
   section.dataset.state = "loading";
   const heading = h("h2", { id: titleId }, title);
@@ -63,7 +64,8 @@ async function list(section: HTMLElement, titleId: string, title: string, d: Eve
     const page = await fetchPage(token);
     count += page.registrations.length;
     heading.textContent = `${title} (${count}${page.nextPageToken ? "+" : ""})`;
-    rows.append(...page.registrations.map((r) => person(r, d, action)));
+    const names = new Map(page.people.map((p) => [p.id, p.displayName]));
+    rows.append(...page.registrations.map((r) => person(r, names.get(r.userId), d, action)));
     show(more, page.nextPageToken ? h("button", { type: "button", class: "secondary",
       onclick: () => void load(page.nextPageToken).catch((err) => show(more, problemNotice(describe(err)))) }, "More") : null);
   };
@@ -76,12 +78,13 @@ async function list(section: HTMLElement, titleId: string, title: string, d: Eve
   section.dataset.state = "done";
 }
 
-function person(r: Registration, d: EventDraft, action?: (r: Registration) => HTMLElement | null): HTMLElement {
+function person(r: Registration, name: string | undefined, d: EventDraft,
+  action?: (r: Registration) => HTMLElement | null): HTMLElement {
   const tier = d.tiers.find((t) => t.id === r.tierId)?.name;
   const state = r.status === RegistrationStatus.CHECKED_IN ? "Checked in"
     : r.status === RegistrationStatus.WAITLISTED ? `Waiting, number ${r.waitlistPosition}` : "Going";
   return h("li", { class: "card" }, h("div", {},
-    h("p", {}, h("strong", {}, `Ticket ${label(r.id)}`), ` · ${state}`, tier ? ` · ${tier}` : "",
+    h("p", {}, h("strong", {}, name ?? "Name not available"), ` · ticket ${label(r.id)} · ${state}`, tier ? ` · ${tier}` : "",
       r.createdAt ? ` · joined ${timestampDate(r.createdAt).toLocaleDateString()}` : ""),
     r.answers.length ? h("dl", { class: "answers" }, ...r.answers.flatMap((a) => [
       h("dt", {}, d.questions.find((q) => q.id === a.questionId)?.label ?? "A removed question"),
@@ -133,7 +136,9 @@ function door(eventId: string, title: string, signal: AbortSignal, changed: () =
     if (!globalThis.crypto?.subtle) return say("Offline check-in needs the app served over https.", false);
     const v: Verdict = await judge(list, ticket);
     if (v.kind === "welcome") doorStore.save(admit(list, ticket, v.registrationId));
-    say(VERDICT[v.kind] + (v.kind === "welcome" ? " (offline: sent when the network is back)" : ""), v.kind === "welcome" || v.kind === "already");
+    const text = v.kind === "welcome" ? `${welcome(v.label)} (Offline: sent when the network is back.)`
+      : v.kind === "already" ? used(v.label) : VERDICT[v.kind];
+    say(text, v.kind === "welcome" || v.kind === "already");
     renderOffline();
   };
 
@@ -143,9 +148,11 @@ function door(eventId: string, title: string, signal: AbortSignal, changed: () =
       if (list && !navigator.onLine) return offlineCheck(ticket, list);
       try {
         const r = await registrations.checkIn({ eventId, ticketCode: ticket });
-        say(r.firstCheckIn ? VERDICT.welcome : VERDICT.already);
-        // The downloaded list learns it too, for a later offline scan.
+        // The downloaded list names the person, and learns of the check-in
+        // for a later offline scan.
         const id = r.registration?.id ?? "";
+        const name = list?.attendees[id]?.label;
+        say(r.firstCheckIn ? welcome(name) : used(name));
         if (list?.attendees[id]) doorStore.save({ ...list, attendees: { ...list.attendees, [id]: { ...list.attendees[id], checkedIn: true } } });
         changed();
       } catch (err) {
@@ -165,8 +172,9 @@ function door(eventId: string, title: string, signal: AbortSignal, changed: () =
       let pageToken = "";
       do {
         const page = await registrations.listAttendees({ eventId, pageSize: 100, pageToken });
+        const names = new Map(page.people.map((p) => [p.id, p.displayName]));
         for (const r of page.registrations) {
-          attendees[r.id] = { checkedIn: r.status === RegistrationStatus.CHECKED_IN, label: label(r.id) };
+          attendees[r.id] = { checkedIn: r.status === RegistrationStatus.CHECKED_IN, label: names.get(r.userId) ?? `ticket ${label(r.id)}` };
         }
         pageToken = page.nextPageToken;
       } while (pageToken);
@@ -267,9 +275,15 @@ function door(eventId: string, title: string, signal: AbortSignal, changed: () =
 const TRANSIENT = new Set(["NETWORK", "UNAVAILABLE", "UNAUTHENTICATED", "DEADLINE_EXCEEDED", "INTERNAL",
   "OVERLOADED", "RESOURCE_EXHAUSTED"]);
 
-const VERDICT: Record<Verdict["kind"], string> = {
-  welcome: "Checked in. Welcome!",
-  already: "This ticket was already checked in.",
+function welcome(name?: string): string {
+  return name ? `Checked in. Welcome, ${name}!` : "Checked in. Welcome!";
+}
+
+function used(name?: string): string {
+  return name ? `This ticket (${name}) was already checked in.` : "This ticket was already checked in.";
+}
+
+const VERDICT: Record<Exclude<Verdict["kind"], "welcome" | "already">, string> = {
   "not-on-list": "This ticket is genuine but not on the downloaded list. Download the list again when online.",
   "other-event": "This ticket is for another event.",
   forged: "This is not a valid ticket.",

@@ -239,6 +239,11 @@ pub struct ListAttendeesResponse {
     pub registrations: ::prost::alloc::vec::Vec<super::super::join::v1::Registration>,
     #[prost(string, tag = "2")]
     pub next_page_token: ::prost::alloc::string::String,
+    /// What anyone may see of these people (their display names), for the
+    /// organizer's lists and the door; empty when the account service is
+    /// slow (the list does not wait for it).
+    #[prost(message, repeated, tag = "3")]
+    pub people: ::prost::alloc::vec::Vec<super::super::auth::v1::PublicProfile>,
 }
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct CheckInRequest {
@@ -269,6 +274,11 @@ pub struct ListWaitlistResponse {
     pub registrations: ::prost::alloc::vec::Vec<super::super::join::v1::Registration>,
     #[prost(string, tag = "2")]
     pub next_page_token: ::prost::alloc::string::String,
+    /// What anyone may see of these people (their display names), for the
+    /// organizer's lists and the door; empty when the account service is
+    /// slow (the list does not wait for it).
+    #[prost(message, repeated, tag = "3")]
+    pub people: ::prost::alloc::vec::Vec<super::super::auth::v1::PublicProfile>,
 }
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct RemoveAttendeeRequest {

@@ -14,7 +14,7 @@ use cityevents_proto::cityevents::join::v1 as jn;
 
 use super::{Api, Reply, answer, images, ok};
 
-/// How long the event page waits for the organizer's name.
+/// How long a page waits for names (the organizer's, the attendees').
 const ORGANIZER_WAIT: Duration = Duration::from_millis(300);
 
 /// A part of the event page, or `None` (logged) when it failed.
@@ -24,29 +24,30 @@ fn without<T>(what: &str, part: Result<T, tonic::Status>) -> Option<T> {
 }
 
 impl Api {
-    /// The organizer's public profile, or `None` when the account service
-    /// does not answer within [`ORGANIZER_WAIT`] (the page does not wait).
-    async fn organizer<T>(
+    /// What anyone may see of `user_ids` (at most a page, 100), or nothing
+    /// when the account service does not answer within [`ORGANIZER_WAIT`]
+    /// (pages do not wait for names).
+    pub(super) async fn profiles<T>(
         &self,
         req: &Request<T>,
         caller: &crate::edge::Caller,
-        organizer_id: &str,
-    ) -> Option<auth::PublicProfile> {
-        let msg = auth::GetPublicProfilesRequest {
-            user_ids: vec![organizer_id.to_owned()],
-        };
+        user_ids: Vec<String>,
+    ) -> Vec<auth::PublicProfile> {
+        if user_ids.is_empty() {
+            return Vec::new();
+        }
+        let msg = auth::GetPublicProfilesRequest { user_ids };
         // The call carries the caller's deadline on to auth (the client
         // layer sets it); the page stops waiting sooner.
         let out = caller.outbound(req, msg);
         let mut auth = self.backends.auth.clone();
         let profiles = tokio::time::timeout(ORGANIZER_WAIT, answer(auth.get_public_profiles(out)))
             .await
-            .map_err(|_| tonic::Status::deadline_exceeded("organizer"))
+            .map_err(|_| tonic::Status::deadline_exceeded("profiles"))
             .and_then(|r| r);
-        without("the organizer", profiles)?
-            .profiles
-            .into_iter()
-            .next()
+        without("names", profiles)
+            .map(|r| r.profiles)
+            .unwrap_or_default()
     }
 }
 
@@ -93,10 +94,11 @@ impl EventsService for Api {
             let (organizer, links) = match &event {
                 Some(e) => {
                     let ids = images::cover_ids(std::slice::from_ref(e));
-                    tokio::join!(
-                        self.organizer(&req, &caller, &e.organizer_id),
+                    let (names, links) = tokio::join!(
+                        self.profiles(&req, &caller, vec![e.organizer_id.clone()]),
                         self.links(ids)
-                    )
+                    );
+                    (names.into_iter().next(), links)
                 }
                 None => (None, Default::default()),
             };

@@ -1,5 +1,7 @@
 //! `RegistrationsService`: joining and leaving (the `idempotency-key` is
-//! passed on to the join service), tickets, and the organizer's calls.
+//! passed on to the join service), tickets, and the organizer's calls (the
+//! lists of people come with their display names, when auth answers in
+//! time).
 
 use tonic::Request;
 
@@ -9,6 +11,14 @@ use cityevents_proto::cityevents::api::v1::{
 use cityevents_proto::cityevents::join::v1 as jn;
 
 use super::{Api, Reply, answer, ok};
+
+/// The people a page of registrations names, each once.
+fn user_ids(registrations: &[jn::Registration]) -> Vec<String> {
+    let mut ids: Vec<String> = registrations.iter().map(|r| r.user_id.clone()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
 
 #[tonic::async_trait]
 impl RegistrationsService for Api {
@@ -94,9 +104,13 @@ impl RegistrationsService for Api {
                 .list_attendees(caller.outbound(&req, msg)),
         )
         .await?;
+        let people = self
+            .profiles(&req, &caller, user_ids(&r.registrations))
+            .await;
         ok(api::ListAttendeesResponse {
             registrations: r.registrations,
             next_page_token: r.next_page_token,
+            people,
         })
     }
 
@@ -138,9 +152,13 @@ impl RegistrationsService for Api {
                 .list_waitlist(caller.outbound(&req, msg)),
         )
         .await?;
+        let people = self
+            .profiles(&req, &caller, user_ids(&r.registrations))
+            .await;
         ok(api::ListWaitlistResponse {
             registrations: r.registrations,
             next_page_token: r.next_page_token,
+            people,
         })
     }
 

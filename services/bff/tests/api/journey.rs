@@ -174,9 +174,21 @@ async fn sign_up_verify_publish_join_fill_waitlist_leave_promotes_and_check_in()
         ))
         .await
         .unwrap()
-        .into_inner()
-        .registrations;
-    assert_eq!(attendees.len(), 2);
+        .into_inner();
+    assert_eq!(attendees.registrations.len(), 2);
+    let mut named: Vec<_> = attendees
+        .people
+        .iter()
+        .map(|p| (p.id.clone(), p.display_name.clone()))
+        .collect();
+    named.sort();
+    let mut expected: Vec<_> = attendees
+        .registrations
+        .iter()
+        .map(|r| (r.user_id.clone(), "Ada".to_owned()))
+        .collect();
+    expected.sort();
+    assert_eq!(named, expected, "the door sees each attendee's name");
 }
 
 #[tokio::test]
