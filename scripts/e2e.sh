@@ -37,7 +37,8 @@ node "$WEB/journey.mjs" "http://127.0.0.1:${PORT[bff]}" "$E2E/handoff.json"
 log "the web app in headless Chromium (playwright-core), with axe-core on every page"
 APP="$ROOT/web"
 (cd "$APP" && npm ci --no-audit --no-fund --loglevel=error && rm -rf src/gen && npm run -s gen &&
-  VITE_API_BASE="http://127.0.0.1:${PORT[bff]}" npx vite build --logLevel warn --outDir "$E2E/web" --emptyOutDir)
+  VITE_API_BASE="http://127.0.0.1:${PORT[bff]}" VITE_MAP_TILES="https://tiles.cityevents.test/{z}/{x}/{y}.png" \
+  VITE_MAP_ATTRIBUTION="test tiles served by the journey" npx vite build --logLevel warn --outDir "$E2E/web" --emptyOutDir)
 # Served from the origin the BFF's CORS allows in this mesh.
 "$PY" -m http.server 5173 --bind 127.0.0.1 --directory "$E2E/web" >"$E2E/web.log" 2>&1 &
 echo $! >"$M/web.pid"

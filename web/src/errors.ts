@@ -24,6 +24,7 @@ const WORDS: Record<string, string> = {
   EVENT_CANCELLED: "This event has been cancelled.",
   WAITLIST_FULL: "The event and its waitlist are full.",
   TIER_REMOVED: "That ticket type is no longer offered.",
+  TICKET_INVALID: "This is not a valid ticket.",
   CONFLICT: "Someone changed this at the same time. Reload and try again.",
   RESOURCE_EXHAUSTED: "Too many attempts.",
   OVERLOADED: "We are very busy right now.",
@@ -60,7 +61,8 @@ export function describe(err: unknown): Problem {
   // A bad field is named first: "email: is not a valid email address".
   const named = /^([a-z_][a-z0-9_.\[\]]*): (.+)$/i.exec(err.rawMessage);
   if (named && (err.code === Code.InvalidArgument || err.code === Code.FailedPrecondition)) {
-    return { reason, field: named[1], message: capitalise(named[2]) + ".", retryAfterSecs };
+    // A finer reason has its own words ("This is not a valid ticket.").
+    return { reason, field: named[1], message: WORDS[reason] ?? capitalise(named[2]) + ".", retryAfterSecs };
   }
   let message = WORDS[reason];
   if (message === undefined) {

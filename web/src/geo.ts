@@ -1,6 +1,7 @@
-// Places without a map service: a typed city's centre taken from the
-// events the API knows there, and results laid out on a plain map
-// (Web Mercator, fitted to the points) that needs no tiles.
+// Places without a geocoder: a typed city's centre taken from the events
+// the API knows there, and results laid out on a map (Web Mercator at the
+// zoom that fits them) with the ground drawn from a tile server when one
+// is configured (VITE_MAP_TILES), plain without.
 
 export interface Point {
   latitude: number;
@@ -16,26 +17,51 @@ export function centre(points: Point[]): Point | null {
   return { latitude: sum.latitude / placed.length, longitude: sum.longitude / placed.length };
 }
 
-/** Where each point falls in a `width`×`height` box with `pad` around,
- *  north up, the scale the same both ways; `null` for points without a
- *  place. One point (or many at one spot) lands in the middle. */
-export function layout(points: Point[], width: number, height: number, pad = 24): ({ x: number; y: number } | null)[] {
-  const merc = points.map((p) => (p.latitude !== 0 || p.longitude !== 0
-    ? { x: p.longitude, y: (Math.log(Math.tan(Math.PI / 4 + (p.latitude * Math.PI) / 360)) * 180) / Math.PI }
-    : null));
-  const placed = merc.filter((m): m is { x: number; y: number } => m !== null);
-  if (placed.length === 0) return merc.map(() => null);
-  const minX = Math.min(...placed.map((m) => m.x));
-  const maxX = Math.max(...placed.map((m) => m.x));
-  const minY = Math.min(...placed.map((m) => m.y));
-  const maxY = Math.max(...placed.map((m) => m.y));
-  const spanX = maxX - minX;
-  const spanY = maxY - minY;
-  const scale = spanX === 0 && spanY === 0 ? 0
-    : Math.min(spanX ? (width - 2 * pad) / spanX : Infinity, spanY ? (height - 2 * pad) / spanY : Infinity);
-  const cx = (minX + maxX) / 2;
-  const cy = (minY + maxY) / 2;
-  return merc.map((m) => (m ? { x: width / 2 + (m.x - cx) * scale, y: height / 2 - (m.y - cy) * scale } : null));
+/** A map view: the zoom level (Web Mercator, 256-pixel tiles) at which all
+ *  the placed points fit in `width`×`height` with `pad` around, each
+ *  point's spot (`null` without a place), and the tiles that cover the
+ *  view with where each goes, so a tile server (OpenStreetMap's or your
+ *  own) can draw the ground under the pins. One point alone is shown at
+ *  street level (zoom 15). */
+export interface MapView {
+  zoom: number;
+  spots: ({ x: number; y: number } | null)[];
+  tiles: { z: number; x: number; y: number; left: number; top: number }[];
+}
+
+const TILE = 256;
+
+export function mapView(points: Point[], width: number, height: number, pad = 24, maxZoom = 15): MapView {
+  const world = (p: Point) => ({
+    x: (p.longitude + 180) / 360,
+    y: (1 - Math.log(Math.tan(Math.PI / 4 + (Math.max(-85, Math.min(85, p.latitude)) * Math.PI) / 360)) / Math.PI) / 2,
+  });
+  const unit = points.map((p) => (p.latitude !== 0 || p.longitude !== 0 ? world(p) : null));
+  const placed = unit.filter((u): u is { x: number; y: number } => u !== null);
+  if (placed.length === 0) return { zoom: 0, spots: unit.map(() => null), tiles: [] };
+  const [minX, maxX] = [Math.min(...placed.map((u) => u.x)), Math.max(...placed.map((u) => u.x))];
+  const [minY, maxY] = [Math.min(...placed.map((u) => u.y)), Math.max(...placed.map((u) => u.y))];
+  let zoom = maxZoom;
+  while (zoom > 0 && ((maxX - minX) * TILE * 2 ** zoom > width - 2 * pad || (maxY - minY) * TILE * 2 ** zoom > height - 2 * pad)) zoom--;
+  const size = TILE * 2 ** zoom;
+  const left = ((minX + maxX) / 2) * size - width / 2;
+  const top = ((minY + maxY) / 2) * size - height / 2;
+  const spots = unit.map((u) => (u ? { x: u.x * size - left, y: u.y * size - top } : null));
+  const tiles: MapView["tiles"] = [];
+  const count = 2 ** zoom;
+  for (let ty = Math.floor(top / TILE); ty * TILE < top + height; ty++) {
+    if (ty < 0 || ty >= count) continue;
+    for (let tx = Math.floor(left / TILE); tx * TILE < left + width; tx++) {
+      tiles.push({ z: zoom, x: ((tx % count) + count) % count, y: ty, left: tx * TILE - left, top: ty * TILE - top });
+    }
+  }
+  return { zoom, spots, tiles };
+}
+
+/** A tile's address from a template such as
+ *  `https://tile.openstreetmap.org/{z}/{x}/{y}.png`. */
+export function tileUrl(template: string, t: { z: number; x: number; y: number }): string {
+  return template.replace("{z}", String(t.z)).replace("{x}", String(t.x)).replace("{y}", String(t.y));
 }
 
 /** "800 m", "2.4 km", "35 km". */

@@ -13,6 +13,11 @@ suite("describe", () => {
     expect(p).toMatchObject({ field: "email", message: "Is not a valid email address." });
   });
 
+  it("words a finer reason even when the API names the field", () => {
+    const p = describe(apiError(Code.InvalidArgument, "ticket_code: is not a valid ticket", { "x-cityevents-error": "TICKET_INVALID" }));
+    expect(p).toMatchObject({ field: "ticket_code", message: "This is not a valid ticket." });
+  });
+
   it("words a finer reason from the service instead of its code", () => {
     const p = describe(apiError(Code.FailedPrecondition, "the waitlist is full", { "x-cityevents-error": "WAITLIST_FULL" }));
     expect(p.message).toBe("The event and its waitlist are full.");

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 
 import { type CalendarEvent, fileName, ics } from "../src/calendar";
-import { around, centre, distanceWords, layout } from "../src/geo";
+import { around, centre, distanceWords, mapView, tileUrl } from "../src/geo";
 import { QuestionKind, type Question } from "../src/gen/cityevents/event/v1/event_pb";
 import { answers, choiceList, price } from "../src/questions";
 
@@ -12,8 +12,9 @@ describe("places", () => {
     expect(centre([{ latitude: 0, longitude: 0 }])).toBeNull();
   });
 
-  it("lay results out north up inside the map, one alone in the middle", () => {
-    const [north, south, none] = layout([{ latitude: 54, longitude: 10 }, { latitude: 53, longitude: 9 }, { latitude: 0, longitude: 0 }], 800, 400, 20);
+  it("lay results out north up inside the map, at the closest zoom that fits", () => {
+    const v = mapView([{ latitude: 53.60, longitude: 10.05 }, { latitude: 53.50, longitude: 9.90 }, { latitude: 0, longitude: 0 }], 800, 400, 20);
+    const [north, south, none] = v.spots;
     expect(none).toBeNull();
     expect(north!.y).toBeLessThan(south!.y);
     expect(north!.x).toBeGreaterThan(south!.x);
@@ -23,7 +24,34 @@ describe("places", () => {
       expect(p.y).toBeGreaterThan(19.999);
       expect(p.y).toBeLessThan(380.001);
     }
-    expect(layout([{ latitude: 48, longitude: 11 }], 800, 400)).toEqual([{ x: 400, y: 200 }]);
+    // One zoom closer and they would not fit.
+    const closer = mapView([{ latitude: 53.60, longitude: 10.05 }, { latitude: 53.50, longitude: 9.90 }], 800, 400, 20, v.zoom + 1);
+    expect(closer.zoom).toBe(v.zoom);
+    expect(v.zoom).toBe(11);
+  });
+
+  it("show one place alone at street level, in the middle", () => {
+    const v = mapView([{ latitude: 48.137, longitude: 11.575 }], 800, 400);
+    expect(v.zoom).toBe(15);
+    expect(v.spots).toEqual([{ x: 400, y: 200 }]);
+  });
+
+  it("cover the view with tiles, each where it belongs", () => {
+    const v = mapView([{ latitude: 53.55, longitude: 9.99 }], 800, 400);
+    // 800×400 needs 4 or 5 tiles across and 2 or 3 down.
+    expect(v.tiles.length).toBeGreaterThanOrEqual(8);
+    expect(v.tiles.length).toBeLessThanOrEqual(15);
+    for (const t of v.tiles) {
+      expect(t.left).toBeGreaterThan(-256);
+      expect(t.left).toBeLessThan(800);
+      expect(t.top).toBeGreaterThan(-256);
+      expect(t.top).toBeLessThan(400);
+    }
+    // Hamburg at zoom 15 is tile x 17293, y 10590 (OpenStreetMap's numbering).
+    const spot = v.spots[0]!;
+    const under = v.tiles.find((t) => spot.x >= t.left && spot.x < t.left + 256 && spot.y >= t.top && spot.y < t.top + 256);
+    expect(under).toMatchObject({ z: 15, x: 17293, y: 10590 });
+    expect(tileUrl("https://tile.example/{z}/{x}/{y}.png", under!)).toBe("https://tile.example/15/17293/10590.png");
   });
 
   it("bound a radius by its edges, as far north as east on the ground", () => {

@@ -8,11 +8,16 @@ import { h, problemNotice, show, status } from "../dom";
 import { describe } from "../errors";
 import { imageUrl, when } from "../format";
 import type { EventCard } from "../gen/cityevents/feed/v1/feed_pb";
-import { around, centre, distanceWords, layout } from "../geo";
+import { around, centre, distanceWords, mapView, tileUrl } from "../geo";
 import { CATEGORIES, type Filters, filtersQuery, isSearch, parseFilters, RADII_KM, searchRequest } from "../search";
 import { session } from "../session";
 
 const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+/** A tile server for the map's ground, e.g.
+ *  `https://tile.openstreetmap.org/{z}/{x}/{y}.png`, and the credit it asks
+ *  for; without one the map is plain. */
+const TILES: string = import.meta.env.VITE_MAP_TILES ?? "";
+const ATTRIBUTION: string = import.meta.env.VITE_MAP_ATTRIBUTION ?? "";
 
 export async function discoverPage(main: HTMLElement, params: URLSearchParams): Promise<void> {
   const f = parseFilters(params);
@@ -193,7 +198,8 @@ function map(cards: EventCard[], f: Filters): HTMLElement {
   const here = f.near ? { latitude: f.near.latitude, longitude: f.near.longitude } : null;
   // A "near" search shows its whole circle: its edge due north bounds the map.
   const edges = f.near ? around(f.near.latitude, f.near.longitude, f.near.radiusKm) : [];
-  const spots = layout([...points, ...(here ? [here] : []), ...edges], w, ht, 32);
+  const view = mapView([...points, ...(here ? [here] : []), ...edges], w, ht, 32);
+  const spots = view.spots;
   const ns = "http://www.w3.org/2000/svg";
   const el = (tag: string, attrs: Record<string, string | number>, ...kids: (Node | string)[]) => {
     const e = document.createElementNS(ns, tag);
@@ -202,7 +208,8 @@ function map(cards: EventCard[], f: Filters): HTMLElement {
     return e;
   };
   const svg = el("svg", { viewBox: `0 0 ${w} ${ht}`, role: "group", "aria-label": "Map of the results", class: "map" },
-    el("rect", { x: 0, y: 0, width: w, height: ht, class: "map-ground" }));
+    el("rect", { x: 0, y: 0, width: w, height: ht, class: "map-ground" }),
+    ...(TILES ? view.tiles.map((t) => el("image", { href: tileUrl(TILES, t), x: t.left, y: t.top, width: 256, height: 256, "aria-hidden": "true" })) : []));
   const hereSpot = here ? spots[points.length] : null;
   const northEdge = edges.length ? spots[points.length + 1] : null;
   if (hereSpot && northEdge) {
@@ -224,7 +231,7 @@ function map(cards: EventCard[], f: Filters): HTMLElement {
   });
   const online = cards.filter((c) => c.online).length;
   return h("figure", { class: "map-figure" }, svg as unknown as HTMLElement,
-    h("figcaption", { class: "muted" }, "Numbers match the list below.",
+    h("figcaption", { class: "muted" }, "Numbers match the list below.", TILES && ATTRIBUTION ? ` Map: ${ATTRIBUTION}.` : "",
       online ? ` ${online} online ${online === 1 ? "event is" : "events are"} not on the map.` : ""));
 }
 

@@ -42,13 +42,14 @@ export async function eventPage(main: HTMLElement, eventId: string): Promise<() 
   const seatLine = h("p", { class: "seats", id: "seats", role: "status" });
   const showCounts = (c?: GetCountsResponse) => {
     seatLine.textContent = c ? seats(capacity, c.confirmed, c.waitlisted) : "";
+    joinForm.updateCounts(c);
   };
-  showCounts(page.counts);
 
   const action = h("div", { id: "registration" });
   const feedback = h("div", { "aria-live": "assertive" });
   const joinForm = registrationForm(draft, page.counts, (tierId, answers) => act(async () =>
     (await registrations.joinEvent({ eventId, tierId, answers })).registration));
+  showCounts(page.counts);
   const showRegistration = (r?: Registration) => {
     feedback.replaceChildren();
     if (!session.get()) {
@@ -154,11 +155,19 @@ function registrationForm(draft: EventDraft, counts: GetCountsResponse | undefin
   const errors = new Map<string, HTMLElement>();
   const inputs = new Map<string, HTMLInputElement | HTMLSelectElement>();
   const tierInputs = draft.tiers.map((t, i) => {
-    const left = counts?.tiers.find((c) => c.tierId === t.id)?.remaining;
     const input = h("input", { type: "radio", name: "tier", id: `tier-${i}`, value: t.id, ...(i === 0 ? { checked: true } : {}) });
-    return { input, el: h("div", { class: "field check" }, input, h("label", { for: `tier-${i}` },
-      `${t.name} · ${price(t.priceCents, t.currency)}`, left === undefined || left < 0 ? "" : left === 0 ? " · full (waitlist)" : ` · ${left} left`)) };
+    const left = h("span");
+    return { tier: t, input, left, el: h("div", { class: "field check" }, input, h("label", { for: `tier-${i}` },
+      `${t.name} · ${price(t.priceCents, t.currency)}`, left)) };
   });
+  /** What each ticket type has left, kept live with the page's counts. */
+  const updateCounts = (c?: GetCountsResponse) => {
+    for (const t of tierInputs) {
+      const left = c?.tiers.find((x) => x.tierId === t.tier.id)?.remaining;
+      t.left.textContent = left === undefined || left < 0 ? "" : left === 0 ? " · full (waitlist)" : ` · ${left} left`;
+    }
+  };
+  updateCounts(counts);
   const questionFields = draft.questions.map((q, i) => {
     const id = `answer-${i}`;
     const error = h("p", { id: `${id}-error`, class: "field-error" });
@@ -210,7 +219,7 @@ function registrationForm(draft: EventDraft, counts: GetCountsResponse | undefin
     : tierInputs.length === 1 ? h("p", {}, `${draft.tiers[0].name} · ${price(draft.tiers[0].priceCents, draft.tiers[0].currency)}`) : null,
   ...questionFields, button);
   if (tierInputs.length === 1) tierInputs[0].input.checked = true;
-  return { form, showAt };
+  return { form, showAt, updateCounts };
 }
 
 /** "Add to calendar": the event as an .ics file to download. */
