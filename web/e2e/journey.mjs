@@ -12,12 +12,15 @@
 //   a third joins the waitlist; the second leaves and the third is
 //   promoted on their open page; a concert with two ticket types, saved
 //   as a draft and then published, gets the second person a seated
-//   ticket; the organizer sees attendees, answers and the waitlist;
+//   ticket; the organizer finds both under "My events" and cancels the
+//   concert, and the second person's open page says so live; the
+//   organizer sees attendees, answers and the waitlist;
 //   at the door, a second browser with a camera (a fake capture device
 //   playing the ticket's QR code) downloads the list, loses the network,
 //   scans the ticket in offline, refuses a forged code, and sends the
 //   check-in when the network is back; the third sees it under "My
-//   tickets" and gets a calendar feed of their events;
+//   tickets", gets a calendar feed of their events, turns reminders off and
+//   reports the event to the moderators;
 //   the second resets a forgotten password from the mailed link and
 //   unsubscribes with the link in a mail.
 // Every page is scanned with axe-core (no serious or critical violations)
@@ -355,6 +358,19 @@ await photograph(joiner, "tiers");
 await joiner.getByRole("button", { name: "Join" }).click();
 await joiner.getByText("You are going. (Seated)").waitFor();
 console.log("a draft with two ticket types is published; the second person takes a seated ticket");
+// The organizer finds both under "My events" and cancels the concert: the
+// second person's open page says so at once.
+await organizer.getByRole("link", { name: "My events" }).click();
+await organizer.locator("#my-events li", { hasText: "Harbour concert" }).getByText("Published").waitFor();
+await organizer.locator("#my-events li", { hasText: title }).waitFor();
+await accessible(organizer, "my events");
+await organizer.locator("#my-events li", { hasText: "Harbour concert" }).getByRole("link", { name: "Edit" }).click();
+await organizer.getByText("Cancel this event").click();
+await organizer.getByLabel("Why (everyone who joined is told)").fill("The hall is flooded.");
+await organizer.getByRole("button", { name: "Cancel the event" }).click();
+await organizer.locator("#event-status", { hasText: "This event has been cancelled." }).waitFor();
+await joiner.locator("#event-status", { hasText: "This event has been cancelled." }).waitFor({ timeout: 15_000 });
+console.log("the organizer finds both under My events and cancels the concert; the second person's open page says so, live");
 
 // 6. The organizer sees who comes, with their answers, and the waitlist;
 //    a typed forged code is refused.
@@ -432,6 +448,24 @@ const renewed = await waiting.evaluate(() => JSON.parse(localStorage.getItem("ci
 assert.ok(!renewed.endsWith("AAAAAAAA"), "the refused access token was renewed");
 console.log("the third's access token is refused and renewed unseen; they see the ticket checked in under My tickets,",
   "and their calendar feed holds the event");
+
+// Mail settings: the third wants no reminders, and it stays so.
+await waiting.getByRole("link", { name: "Mail settings" }).click();
+await waiting.getByLabel("A reminder the day before").uncheck();
+await waiting.getByRole("button", { name: "Save" }).click();
+await waiting.getByText("Saved.").waitFor();
+await waiting.reload();
+await waiting.getByLabel("A reminder the day before").waitFor();
+assert.equal(await waiting.getByLabel("A reminder the day before").isChecked(), false, "the setting was kept");
+assert.equal(await waiting.getByLabel(/^Confirmations/).isChecked(), true, "the others untouched");
+await accessible(waiting, "mail settings");
+// Anyone may flag an event for the moderators.
+await waiting.goto(eventUrl);
+await waiting.getByText("Report this event").click();
+await waiting.getByLabel("What is wrong with it?").fill("The lanterns are a fire risk.");
+await waiting.getByRole("button", { name: "Report" }).click();
+await waiting.getByText("Thank you. The moderators will look at it.").waitFor();
+console.log("the third turns reminders off (kept after a reload) and reports the event to the moderators");
 
 // For you: picked from what they joined.
 await results(waiting, "#/?mode=for-you");

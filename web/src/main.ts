@@ -1,5 +1,6 @@
 // The app: a hash router over the pages, and the account link.
 import { h, show } from "./dom";
+import { myEventsPage, settingsPage } from "./pages/account";
 import { createPage, editPage } from "./pages/create";
 import { discoverPage } from "./pages/discover";
 import { eventPage } from "./pages/event";
@@ -50,6 +51,10 @@ async function route(): Promise<void> {
     if (signedIn()) await ticketsPage(view);
   } else if (path === "/unsubscribe") {
     unsubscribePage(view, params);
+  } else if (path === "/my-events") {
+    if (signedIn()) await myEventsPage(view);
+  } else if (path === "/settings") {
+    if (signedIn()) await settingsPage(view);
   } else if (path === "/new") {
     if (signedIn()) createPage(view);
   } else if (path === "/signin" || path === "/signup") {
@@ -63,7 +68,8 @@ async function route(): Promise<void> {
 function renderAccount(): void {
   const s = session.get();
   show(accountSlot, s
-    ? h("span", {}, h("a", { href: "#/tickets" }, "My tickets"), " · ", h("a", { href: "#/new" }, "Create event"),
+    ? h("span", {}, h("a", { href: "#/tickets" }, "My tickets"), " · ", h("a", { href: "#/my-events" }, "My events"),
+      " · ", h("a", { href: "#/new" }, "Create event"), " · ", h("a", { href: "#/settings" }, "Mail settings"),
       ` · ${s.displayName} · `,
       h("button", { class: "link", type: "button", onclick: () => session.set(null) }, "Sign out"))
     : h("a", { href: "#/signin" }, "Sign in"));

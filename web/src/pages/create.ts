@@ -222,6 +222,25 @@ function eventForm(main: HTMLElement, existing?: ApiEvent): void {
     }
   };
 
+  // Cancelling tells everyone who joined (a mail and their open pages).
+  const cancelReason = h("input", { id: "f-cancel-reason", required: true });
+  const cancelResult = h("div", { "aria-live": "assertive" });
+  const cancelSection = existing && (existing.status === EventStatus.PUBLISHED || existing.status === EventStatus.DRAFT)
+    ? h("details", { class: "danger" }, h("summary", {}, "Cancel this event"),
+      h("form", { onsubmit: (e: Event) => {
+        e.preventDefault();
+        if (!cancelReason.value.trim()) {
+          cancelResult.replaceChildren(problemNotice({ reason: "INVALID_ARGUMENT", message: "Please say why: everyone who joined is told." }));
+          return;
+        }
+        void events.cancelEvent({ eventId: existing.id, expectedVersion: existing.version, reason: cancelReason.value.trim() })
+          .then(() => {
+            location.hash = `#/events/${existing.id}`;
+          }, (err) => cancelResult.replaceChildren(problemNotice(describe(err))));
+      } }, h("label", { for: "f-cancel-reason" }, "Why (everyone who joined is told)"), cancelReason,
+      h("button", { type: "submit" }, "Cancel the event"), cancelResult))
+    : null;
+
   const publishDraft = existing?.status === EventStatus.DRAFT
     ? h("button", { type: "button", class: "secondary", onclick: () => void events.publishEvent({
       eventId: existing.id, expectedVersion: existing.version,
@@ -244,7 +263,8 @@ function eventForm(main: HTMLElement, existing?: ApiEvent): void {
       h("div", { class: "field" }, h("label", { for: "f-visibility" }, "Who can find it"), visibility, errorSlot("draft.visibility")),
       cover.field,
       existing ? null : h("div", { class: "field check" }, draftOnly, h("label", { for: "f-draft-only" }, "Keep it as a draft for now")),
-      problems, submitButton, publishDraft));
+      problems, submitButton, publishDraft),
+    cancelSection);
 }
 
 /** A list of rows (ticket types, questions) with add and remove buttons;

@@ -8,7 +8,7 @@ import { apiBase, events, live, registrations } from "../client";
 import { h, holdFor, problemNotice, show, status } from "../dom";
 import { describe } from "../errors";
 import { imageUrl, seats, when } from "../format";
-import { type EventDraft, EventStatus, QuestionKind } from "../gen/cityevents/event/v1/event_pb";
+import { type Event as ApiEvent, type EventDraft, EventStatus, QuestionKind } from "../gen/cityevents/event/v1/event_pb";
 import type { GetCountsResponse, Registration } from "../gen/cityevents/join/v1/join_pb";
 import { RegistrationStatus } from "../gen/cityevents/join/v1/join_pb";
 import { type AnswerInit, answers, price, type Values } from "../questions";
@@ -60,7 +60,8 @@ export async function eventPage(main: HTMLElement, eventId: string): Promise<() 
     const going = r && (r.status === RegistrationStatus.CONFIRMED || r.status === RegistrationStatus.CHECKED_IN);
     const waiting = r && r.status === RegistrationStatus.WAITLISTED;
     if (!going && !waiting) {
-      show(action, joinForm.form);
+      // Only a published event takes joiners.
+      show(action, event.status === EventStatus.PUBLISHED ? joinForm.form : null);
       return;
     }
     const tier = draft.tiers.find((t) => t.id === r.tierId);
@@ -106,10 +107,12 @@ export async function eventPage(main: HTMLElement, eventId: string): Promise<() 
   const me = session.get()?.userId;
   const organizes = !!me && (me === event.organizerId || event.coOrganizerIds.includes(me));
   const startsAt = draft.startsAt ? timestampDate(draft.startsAt) : undefined;
+  const statusLine = h("div", { id: "event-status" },
+    event.status !== EventStatus.PUBLISHED ? h("p", { class: "notice" }, STATUS_WORDS[event.status] ?? "") : null);
   show(main,
     cover ? h("img", { class: "cover", src: imageUrl(cover, apiBase), alt: "" }) : null,
     h("h1", {}, draft.title),
-    event.status !== EventStatus.PUBLISHED ? h("p", { class: "notice" }, STATUS_WORDS[event.status] ?? "") : null,
+    statusLine,
     h("p", { class: "muted" }, `${startsAt ? when(startsAt, draft.timeZone) : ""} · ${where}`),
     draft.location.case === "onlineUrl" && page.myRegistration?.status === RegistrationStatus.CONFIRMED
       ? h("p", {}, h("a", { href: draft.location.value, rel: "noopener" }, "Join online")) : null,
@@ -123,21 +126,31 @@ export async function eventPage(main: HTMLElement, eventId: string): Promise<() 
     }) : null,
     organizes ? h("nav", { class: "organizer-links", "aria-label": "Organizer" },
       h("a", { href: `#/events/${eventId}/edit` }, "Edit event"),
-      h("a", { href: `#/events/${eventId}/manage` }, "Attendees and check-in")) : null);
+      h("a", { href: `#/events/${eventId}/manage` }, "Attendees and check-in")) : null,
+    !organizes && session.get() ? reportForm(eventId) : null);
 
   void watch(eventId, stop.signal, (c) => {
     showCounts(c);
     void refreshMine();
+  }, (e) => {
+    // Cancelled (or changed) while the page is open: said at once.
+    if (e.status !== event.status && e.status === EventStatus.CANCELLED) {
+      statusLine.replaceChildren(h("p", { class: "notice", role: "status" }, STATUS_WORDS[EventStatus.CANCELLED] ?? ""));
+      event.status = e.status;
+      showRegistration(mine);
+    }
   });
   return () => stop.abort();
 }
 
-/** Follows the event's counts until `signal`; reconnects after a drop. */
-async function watch(eventId: string, signal: AbortSignal, onCounts: (c: GetCountsResponse) => void) {
+/** Follows the event and its counts until `signal`; reconnects after a drop. */
+async function watch(eventId: string, signal: AbortSignal, onCounts: (c: GetCountsResponse) => void,
+  onEvent: (e: ApiEvent) => void) {
   while (!signal.aborted) {
     try {
       for await (const update of live.watchEvent({ eventId }, { signal })) {
         if (update.update.case === "counts") onCounts(update.update.value);
+        if (update.update.case === "event") onEvent(update.update.value);
       }
     } catch {
       // Dropped (a deploy, a network change): the page keeps its last
@@ -227,4 +240,22 @@ function calendarLink(e: CalendarEvent): HTMLElement {
   return h("p", {}, h("a", {
     href: `data:text/calendar;charset=utf-8,${encodeURIComponent(ics(e))}`, download: fileName(e.title),
   }, "Add to calendar"), " (an .ics file for any calendar app)");
+}
+
+/** Anyone signed in may flag an event for the moderators. */
+function reportForm(eventId: string): HTMLElement {
+  const reason = h("input", { id: "report-reason", required: true });
+  const result = h("div", { "aria-live": "polite" });
+  return h("details", {}, h("summary", {}, "Report this event"),
+    h("form", { onsubmit: (e: Event) => {
+      e.preventDefault();
+      if (!reason.value.trim()) {
+        result.replaceChildren(problemNotice({ reason: "INVALID_ARGUMENT", message: "Please say what is wrong." }));
+        return;
+      }
+      void events.reportEvent({ eventId, reason: reason.value.trim() }).then(() => {
+        result.replaceChildren(h("p", { class: "notice", role: "status" }, "Thank you. The moderators will look at it."));
+        reason.value = "";
+      }, (err) => result.replaceChildren(problemNotice(describe(err))));
+    } }, h("label", { for: "report-reason" }, "What is wrong with it?"), reason, h("button", { type: "submit", class: "secondary" }, "Report"), result));
 }
