@@ -1,7 +1,7 @@
 // The app's own files, kept for when the network drops (a door checking
 // tickets in offline can still reload the page). Network first, so a new
 // release is picked up at once; the cache answers only when the network
-// cannot. API calls (another origin, or POSTs) are never touched.
+// cannot.
 const CACHE = "cityevents-app-v1";
 
 // Installing keeps the page and the files it names (the built scripts and
@@ -9,25 +9,41 @@ const CACHE = "cityevents-app-v1";
 self.addEventListener("install", (event) => event.waitUntil((async () => {
   const cache = await caches.open(CACHE);
   const page = await fetch(self.registration.scope, { cache: "no-cache" });
+  await keepPage(cache, page);
+  await self.skipWaiting();
+})()));
+
+/** Keeps `page` and the files it names, and drops files an older release
+ *  named (the build hashes their names). */
+async function keepPage(cache, page) {
   const html = await page.clone().text();
   await cache.put(self.registration.scope, page);
   const files = [...html.matchAll(/(?:src|href)="([^"#]+)"/g)]
-    .map((m) => new URL(m[1], self.registration.scope))
-    .filter((u) => u.origin === self.location.origin);
-  await cache.addAll(files.map((u) => u.href));
-  await self.skipWaiting();
-})()));
+    .map((m) => new URL(m[1], self.registration.scope).href)
+    .filter((u) => u.startsWith(self.location.origin));
+  const missing = [];
+  for (const f of files) if (!(await cache.match(f))) missing.push(f);
+  await cache.addAll(missing);
+  for (const req of await cache.keys()) {
+    if (req.url !== self.registration.scope && !files.includes(req.url)) await cache.delete(req);
+  }
+}
 self.addEventListener("activate", (event) => event.waitUntil(self.clients.claim()));
 
 self.addEventListener("fetch", (event) => {
   const req = event.request;
   const url = new URL(req.url);
-  if (req.method !== "GET" || url.origin !== self.location.origin || url.pathname.startsWith("/v1/")) return;
+  // Only the page and its built files: API calls and images (another
+  // origin, POSTs, or `/v1/…`, `/media/…` when served beside the API) pass
+  // untouched.
+  const own = req.mode === "navigate" || new URL("assets/", self.registration.scope).pathname === url.pathname.slice(0, url.pathname.lastIndexOf("/") + 1);
+  if (req.method !== "GET" || url.origin !== self.location.origin || !own) return;
   event.respondWith((async () => {
     const cache = await caches.open(CACHE);
     try {
       const res = await fetch(req);
-      if (res.ok) await cache.put(req.mode === "navigate" ? self.registration.scope : req, res.clone());
+      if (res.ok && req.mode === "navigate") event.waitUntil(keepPage(cache, res.clone()).catch(() => undefined));
+      else if (res.ok) await cache.put(req, res.clone());
       return res;
     } catch (err) {
       const hit = await cache.match(req.mode === "navigate" ? self.registration.scope : req);
