@@ -13,13 +13,20 @@ self.addEventListener("install", (event) => event.waitUntil((async () => {
   await self.skipWaiting();
 })()));
 
-/** Keeps `page` and the files it names, and drops files an older release
- *  named (the build hashes their names). */
+/** Keeps `page` and every file of its build (those it names, and the
+ *  lazily loaded ones the build's asset-manifest.json lists), and drops
+ *  files of older releases (the build hashes their names). */
 async function keepPage(cache, page) {
   const html = await page.clone().text();
   await cache.put(self.registration.scope, page);
-  const files = [...html.matchAll(/(?:src|href)="([^"#]+)"/g)]
-    .map((m) => new URL(m[1], self.registration.scope).href)
+  const named = [...html.matchAll(/(?:src|href)="([^"#]+)"/g)].map((m) => m[1]);
+  try {
+    const manifest = await (await fetch(new URL("asset-manifest.json", self.registration.scope), { cache: "no-cache" })).json();
+    for (const chunk of Object.values(manifest)) named.push(chunk.file, ...(chunk.css ?? []), ...(chunk.assets ?? []));
+  } catch {
+    // Without a manifest (a dev server), the page's own files.
+  }
+  const files = [...new Set(named.map((f) => new URL(f, self.registration.scope).href))]
     .filter((u) => u.startsWith(self.location.origin));
   const missing = [];
   for (const f of files) if (!(await cache.match(f))) missing.push(f);

@@ -1,8 +1,6 @@
 // Reading ticket QR codes with the camera: the browser's BarcodeDetector
 // where it has one, else jsQR over the video's frames. The same code held
 // in front of the camera is reported once, not on every frame.
-import jsQR from "jsqr";
-
 interface Detector {
   detect(source: CanvasImageSource): Promise<{ rawValue: string }[]>;
 }
@@ -28,6 +26,10 @@ export async function startScanner(onCode: (code: string) => void, signal: Abort
   const ctx = canvas.getContext("2d", { willReadFrequently: true }) as CanvasRenderingContext2D;
   const Native = (globalThis as { BarcodeDetector?: new (o: { formats: string[] }) => Detector }).BarcodeDetector;
   const native = Native ? new Native({ formats: ["qr_code"] }) : null;
+  // The decoder is loaded only when a door opens the camera (it is most of
+  // the app's weight otherwise).
+  const jsQR = native ? null : (await import("jsqr")).default;
+  let fallback: typeof jsQR = null;
   let last = "";
   let lastAt = 0;
   let stopped = false;
@@ -44,14 +46,17 @@ export async function startScanner(onCode: (code: string) => void, signal: Abort
       try {
         return (await native.detect(video))[0]?.rawValue ?? null;
       } catch {
-        // Some platforms list the API but cannot run it: fall through.
+        // Some platforms list the API but cannot run it: fall back.
+        fallback ??= (await import("jsqr")).default;
       }
     }
+    const decode = jsQR ?? fallback;
+    if (!decode) return null;
     canvas.width = video.videoWidth;
     canvas.height = video.videoHeight;
     ctx.drawImage(video, 0, 0);
     const frame = ctx.getImageData(0, 0, canvas.width, canvas.height);
-    return jsQR(frame.data, frame.width, frame.height, { inversionAttempts: "dontInvert" })?.data ?? null;
+    return decode(frame.data, frame.width, frame.height, { inversionAttempts: "dontInvert" })?.data ?? null;
   };
   const loop = async () => {
     while (!stopped) {
