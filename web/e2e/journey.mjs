@@ -12,7 +12,8 @@
 //   a third joins the waitlist; the second leaves and the third is
 //   promoted on their open page; a concert with two ticket types, saved
 //   as a draft and then published, gets the second person a seated
-//   ticket; the organizer finds both under "My events" and cancels the
+//   ticket, which the organizer removes with a reason; the organizer
+//   finds both under "My events" and cancels the
 //   concert, and the second person's open page says so live; the
 //   organizer sees attendees, answers and the waitlist;
 //   at the door, a second browser with a camera (a fake capture device
@@ -358,6 +359,16 @@ await photograph(joiner, "tiers");
 await joiner.getByRole("button", { name: "Join" }).click();
 await joiner.getByText("You are going. (Seated)").waitFor();
 console.log("a draft with two ticket types is published; the second person takes a seated ticket");
+// The organizer removes that registration, with a reason; the seat is free again.
+await organizer.goto(`${concertUrl}/manage`);
+const graceRow = organizer.locator("#attendees li", { hasText: "Grace" });
+await graceRow.getByText("Seated").waitFor();
+await graceRow.getByText(/^Remove /).click();
+await graceRow.getByLabel("Reason").fill("The seat is needed for the band.");
+await graceRow.getByRole("button", { name: "Remove" }).click();
+await organizer.getByText("Nobody has joined yet.").waitFor();
+await joiner.getByLabel(/^Seated · €12\.50 · 1 left/).waitFor({ timeout: 15_000 });
+console.log("the organizer removes it with a reason; the second person's open page offers the seat again");
 // The organizer finds both under "My events" and cancels the concert: the
 // second person's open page says so at once.
 await organizer.getByRole("link", { name: "My events" }).click();

@@ -38,7 +38,7 @@ export async function managePage(main: HTMLElement, eventId: string): Promise<()
   const waitlist = h("section", { "aria-labelledby": "waitlist-title", "data-state": "loading", id: "waitlist" });
   const reload = () => {
     void list(attendees, "attendees-title", "Attendees", d, (pageToken) => registrations.listAttendees({ eventId, pageSize: 50, pageToken }),
-      (r) => remover(eventId, r, reload));
+      (r, name) => remover(eventId, r, name, reload));
     void list(waitlist, "waitlist-title", "Waitlist", d, (pageToken) => registrations.listWaitlist({ eventId, pageSize: 50, pageToken }));
   };
   show(main,
@@ -53,7 +53,7 @@ export async function managePage(main: HTMLElement, eventId: string): Promise<()
 /** One paged list of registrations, with a "More" button. */
 async function list(section: HTMLElement, titleId: string, title: string, d: EventDraft,
   fetchPage: (token: string) => Promise<{ registrations: Registration[]; nextPageToken: string; people: PublicProfile[] }>,
-  action?: (r: Registration) => HTMLElement | null) {
+  action?: (r: Registration, name?: string) => HTMLElement | null) {
   section.dataset.state = "loading";
   const heading = h("h2", { id: titleId }, title);
   show(section, heading, status(`Loading the ${title.toLowerCase()}…`));
@@ -79,7 +79,7 @@ async function list(section: HTMLElement, titleId: string, title: string, d: Eve
 }
 
 function person(r: Registration, name: string | undefined, d: EventDraft,
-  action?: (r: Registration) => HTMLElement | null): HTMLElement {
+  action?: (r: Registration, name?: string) => HTMLElement | null): HTMLElement {
   const tier = d.tiers.find((t) => t.id === r.tierId)?.name;
   const state = r.status === RegistrationStatus.CHECKED_IN ? "Checked in"
     : r.status === RegistrationStatus.WAITLISTED ? `Waiting, number ${r.waitlistPosition}` : "Going";
@@ -90,16 +90,16 @@ function person(r: Registration, name: string | undefined, d: EventDraft,
       h("dt", {}, d.questions.find((q) => q.id === a.questionId)?.label ?? "A removed question"),
       h("dd", {}, answerText(a)),
     ])) : null,
-    action?.(r) ?? null));
+    action?.(r, name) ?? null));
 }
 
 /** Removing someone: with a reason they are told. */
-function remover(eventId: string, r: Registration, done: () => void): HTMLElement | null {
+function remover(eventId: string, r: Registration, name: string | undefined, done: () => void): HTMLElement | null {
   if (r.status === RegistrationStatus.CHECKED_IN) return null;
   const id = `remove-${r.id}`;
   const reason = h("input", { id, required: true, placeholder: "Told to the person" });
   const result = h("div", { "aria-live": "assertive" });
-  return h("details", {}, h("summary", {}, `Remove ticket ${label(r.id)}`),
+  return h("details", {}, h("summary", {}, `Remove ${name ?? `ticket ${label(r.id)}`}`),
     h("form", { onsubmit: (e: Event) => {
       e.preventDefault();
       if (!reason.value.trim()) {
