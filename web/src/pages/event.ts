@@ -114,7 +114,9 @@ export async function eventPage(main: HTMLElement, eventId: string): Promise<() 
     h("h1", {}, draft.title),
     statusLine,
     h("p", { class: "muted" }, `${startsAt ? when(startsAt, draft.timeZone) : ""} · ${where}`),
-    draft.location.case === "onlineUrl" && page.myRegistration?.status === RegistrationStatus.CONFIRMED
+    // http(s) only, whatever the API let through: never a script link.
+    draft.location.case === "onlineUrl" && /^https?:\/\//i.test(draft.location.value)
+      && page.myRegistration?.status === RegistrationStatus.CONFIRMED
       ? h("p", {}, h("a", { href: draft.location.value, rel: "noopener" }, "Join online")) : null,
     page.organizer ? h("p", {}, `Organised by ${page.organizer.displayName}`) : null,
     seatLine, action, feedback,
