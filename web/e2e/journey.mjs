@@ -145,10 +145,13 @@ function qrVideo(file, text) {
   writeFileSync(file, Buffer.concat([Buffer.from(`YUV4MPEG2 W${w} H${hgt} F10:1 Ip A1:1 C420jpeg\nFRAME\n`), y, chroma]));
 }
 
-/** Waits for the results of `hash` to be shown (`data-state=done`). */
+/** Waits for the results of `hash` to be shown (`data-state=done`); an
+ *  error in their place fails the journey. */
 async function results(page, hash) {
   await page.goto(`${appUrl}/${hash}`);
-  await page.locator(`section[data-state="done"][data-for="${hash}"]`).waitFor();
+  const section = page.locator(`section[data-state="done"][data-for="${hash}"]`);
+  await section.waitFor();
+  assert.equal(await section.locator("[role=alert]").count(), 0, `results of ${hash}: ${await section.innerText()}`);
 }
 
 // 1. The organizer signs up and confirms their email from the mail.
@@ -481,7 +484,7 @@ console.log("the third turns reminders off (kept after a reload) and reports the
 // For you: picked from what they joined.
 await results(waiting, "#/?mode=for-you");
 await accessible(waiting, "for you");
-console.log("for you:", await waiting.locator("main h1").textContent());
+console.log("for you:", (await waiting.locator("section[data-state=done]").innerText()).split("\n")[0]);
 
 // 9. The second forgot their password: a link by mail, a new password,
 //    and signing in with it.

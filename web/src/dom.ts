@@ -1,6 +1,6 @@
 // A little DOM building: elements with text (never HTML from data), and the
 // notices every page shows.
-import type { Problem } from "./errors";
+import { describe as describeError, type Problem } from "./errors";
 
 type Child = Node | string | null | undefined | false;
 
@@ -54,4 +54,45 @@ export function holdFor(button: HTMLButtonElement, secs: number): void {
     setTimeout(tick, 1000);
   };
   tick();
+}
+
+/** The "More" button of a paged list, in `slot`: shown while there is a
+ *  next page, it loads it (`load`, which calls `more` again) and shows a
+ *  failure in its place. */
+export function more(slot: HTMLElement, nextPageToken: string, load: (token: string) => Promise<unknown>, text = "More"): void {
+  show(slot, nextPageToken
+    ? h("button", { type: "button", class: "secondary", onclick: (e: Event) => {
+      (e.currentTarget as HTMLButtonElement).disabled = true;
+      void load(nextPageToken).catch((err) => show(slot, problemNotice(describeError(err))));
+    } }, text)
+    : null);
+}
+
+/** A folded form that asks why before it acts (remove someone, cancel or
+ *  report an event): an empty reason is refused in words, the API's
+ *  answer shown below. `act` gets the trimmed reason. */
+export function reasonForm(o: {
+  id: string; summary: string; label: string; button: string; empty: string;
+  act: (reason: string) => Promise<string | void>; className?: string;
+}): HTMLElement {
+  const reason = h("input", { id: o.id, required: true });
+  const result = h("div", { "aria-live": "assertive" });
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    const why = reason.value.trim();
+    if (!why) {
+      result.replaceChildren(problemNotice({ reason: "INVALID_ARGUMENT", message: o.empty }));
+      return;
+    }
+    try {
+      const done = await o.act(why);
+      reason.value = "";
+      result.replaceChildren(done ? h("p", { class: "notice", role: "status" }, done) : "");
+    } catch (err) {
+      result.replaceChildren(problemNotice(describeError(err)));
+    }
+  };
+  return h("details", o.className ? { class: o.className } : {}, h("summary", {}, o.summary),
+    h("form", { onsubmit: (e: Event) => void submit(e) },
+      h("label", { for: o.id }, o.label), reason, h("button", { type: "submit", class: "secondary" }, o.button), result));
 }

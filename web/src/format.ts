@@ -1,5 +1,14 @@
 // How events read on the page: dates in the event's own time zone, seats
-// in words, image links on the API's origin.
+// and registrations in words, image links on the API's origin.
+import { RegistrationStatus } from "./gen/cityevents/join/v1/join_pb";
+
+/** A registration's state, as its holder and the organizer read it. */
+export const REGISTRATION_WORDS: Partial<Record<RegistrationStatus, string>> = {
+  [RegistrationStatus.CONFIRMED]: "Going",
+  [RegistrationStatus.WAITLISTED]: "On the waitlist",
+  [RegistrationStatus.CHECKED_IN]: "Checked in",
+  [RegistrationStatus.CANCELLED]: "Cancelled",
+};
 
 /** "Sat, 12 Dec, 19:30" in `timeZone` (the event's), for `locale`. */
 export function when(date: Date, timeZone: string, locale = "en-GB"): string {

@@ -4,7 +4,7 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
 
 import { type Question, QuestionKind } from "./gen/cityevents/event/v1/event_pb";
-import type { AnswerSchema } from "./gen/cityevents/join/v1/join_pb";
+import type { Answer, AnswerSchema } from "./gen/cityevents/join/v1/join_pb";
 
 export type AnswerInit = MessageInitShape<typeof AnswerSchema>;
 
@@ -63,9 +63,9 @@ export function choiceList(text: string): string[] {
 }
 
 /** An answer as the organizer's list shows it. */
-export function answerText(a: AnswerInit | { value: { case: string | undefined; value?: unknown } }): string {
+export function answerText(a: Answer): string {
   const v = a.value;
-  if (!v || v.case === undefined) return "";
+  if (v.case === undefined) return "";
   if (v.case === "checked") return v.value ? "yes" : "no";
   return String(v.value);
 }

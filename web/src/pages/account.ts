@@ -3,7 +3,7 @@
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 
 import { account, events } from "../client";
-import { h, problemNotice, show, status } from "../dom";
+import { h, more, problemNotice, show, status } from "../dom";
 import { describe } from "../errors";
 import { when } from "../format";
 import { type Event as ApiEvent, EventStatus } from "../gen/cityevents/event/v1/event_pb";
@@ -18,19 +18,18 @@ const STATUS: Record<EventStatus, string> = {
 
 export async function myEventsPage(main: HTMLElement): Promise<void> {
   const list = h("ul", { class: "people", id: "my-events" });
-  const more = h("div");
+  const moreSlot = h("div");
   show(main, h("h1", {}, "My events"), h("p", {}, h("a", { href: "#/new" }, "Create an event")), status("Loading your events…"));
   const load = async (pageToken: string): Promise<number> => {
     const page = await events.listMyEvents({ pageSize: 50, pageToken });
     list.append(...page.events.map(row));
-    show(more, page.nextPageToken ? h("button", { type: "button", class: "secondary",
-      onclick: () => void load(page.nextPageToken).catch((err) => show(more, problemNotice(describe(err)))) }, "More") : null);
+    more(moreSlot, page.nextPageToken, load);
     return page.events.length;
   };
   try {
     const n = await load("");
     show(main, h("h1", {}, "My events"), h("p", {}, h("a", { href: "#/new" }, "Create an event")),
-      n ? list : status("You organize no events yet."), more);
+      n ? list : status("You organize no events yet."), moreSlot);
   } catch (err) {
     show(main, h("h1", {}, "My events"), problemNotice(describe(err)));
   }

@@ -6,7 +6,7 @@
 import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
 
 import { events } from "../client";
-import { h, problemNotice, show, status } from "../dom";
+import { h, problemNotice, reasonForm, show, status } from "../dom";
 import { describe, type Problem } from "../errors";
 import {
   type Event as ApiEvent, EventStatus, type Question, QuestionKind, type TicketTier, Visibility,
@@ -223,22 +223,15 @@ function eventForm(main: HTMLElement, existing?: ApiEvent): void {
   };
 
   // Cancelling tells everyone who joined (a mail and their open pages).
-  const cancelReason = h("input", { id: "f-cancel-reason", required: true });
-  const cancelResult = h("div", { "aria-live": "assertive" });
   const cancelSection = existing && (existing.status === EventStatus.PUBLISHED || existing.status === EventStatus.DRAFT)
-    ? h("details", { class: "danger" }, h("summary", {}, "Cancel this event"),
-      h("form", { onsubmit: (e: Event) => {
-        e.preventDefault();
-        if (!cancelReason.value.trim()) {
-          cancelResult.replaceChildren(problemNotice({ reason: "INVALID_ARGUMENT", message: "Please say why: everyone who joined is told." }));
-          return;
-        }
-        void events.cancelEvent({ eventId: existing.id, expectedVersion: existing.version, reason: cancelReason.value.trim() })
-          .then(() => {
-            location.hash = `#/events/${existing.id}`;
-          }, (err) => cancelResult.replaceChildren(problemNotice(describe(err))));
-      } }, h("label", { for: "f-cancel-reason" }, "Why (everyone who joined is told)"), cancelReason,
-      h("button", { type: "submit" }, "Cancel the event"), cancelResult))
+    ? reasonForm({
+      id: "f-cancel-reason", summary: "Cancel this event", label: "Why (everyone who joined is told)",
+      button: "Cancel the event", empty: "Please say why: everyone who joined is told.", className: "danger",
+      act: async (reason) => {
+        await events.cancelEvent({ eventId: existing.id, expectedVersion: existing.version, reason });
+        location.hash = `#/events/${existing.id}`;
+      },
+    })
     : null;
 
   const publishDraft = existing?.status === EventStatus.DRAFT

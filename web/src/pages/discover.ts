@@ -4,7 +4,7 @@
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 
 import { apiBase, discovery } from "../client";
-import { h, problemNotice, show, status } from "../dom";
+import { h, more, problemNotice, show, status } from "../dom";
 import { describe } from "../errors";
 import { imageUrl, when } from "../format";
 import type { EventCard } from "../gen/cityevents/feed/v1/feed_pb";
@@ -41,7 +41,7 @@ export async function discoverPage(main: HTMLElement, params: URLSearchParams): 
     return;
   }
   const list = h("ol", { class: "cards" });
-  const more = h("div");
+  const moreSlot = h("div");
   const cards: EventCard[] = [];
   const load = async (pageToken: string) => {
     const page = f.mode === "for-you"
@@ -49,14 +49,9 @@ export async function discoverPage(main: HTMLElement, params: URLSearchParams): 
       : isSearch(f)
         ? await discovery.searchEvents({ search: { ...searchRequest(f, zone), pageToken } })
         : { ...(await discovery.getTrending({ pageSize: 24 })), nextPageToken: "" };
+    list.append(...page.events.map((c, i) => card(c, cards.length + i + 1)));
     cards.push(...page.events);
-    list.append(...page.events.map((c) => card(c, cards.indexOf(c) + 1)));
-    show(more, page.nextPageToken
-      ? h("button", { type: "button", class: "secondary", onclick: (e: Event) => {
-        (e.currentTarget as HTMLButtonElement).disabled = true;
-        void load(page.nextPageToken).catch((err) => show(more, problemNotice(describe(err))));
-      } }, "More events")
-      : null);
+    more(moreSlot, page.nextPageToken, load, "More events");
     if (f.view === "map") show(mapSlot, map(cards, f));
   };
   const mapSlot = h("div");
@@ -66,7 +61,7 @@ export async function discoverPage(main: HTMLElement, params: URLSearchParams): 
       show(results, status(f.mode === "for-you" ? "Nothing picked for you yet. Join an event and we learn what you like."
         : isSearch(f) ? "No events match. Try other words or fewer filters." : "No upcoming events yet."));
     } else {
-      show(results, f.view === "map" ? mapSlot : null, list, more);
+      show(results, f.view === "map" ? mapSlot : null, list, moreSlot);
     }
   } catch (err) {
     show(results, problemNotice(describe(err)));

@@ -5,7 +5,7 @@ import { timestampDate } from "@bufbuild/protobuf/wkt";
 
 import { type CalendarEvent, fileName, ics } from "../calendar";
 import { apiBase, events, live, registrations } from "../client";
-import { h, holdFor, problemNotice, show, status } from "../dom";
+import { h, holdFor, problemNotice, reasonForm, show, status } from "../dom";
 import { describe } from "../errors";
 import { imageUrl, seats, when } from "../format";
 import { type Event as ApiEvent, type EventDraft, EventStatus, QuestionKind } from "../gen/cityevents/event/v1/event_pb";
@@ -233,7 +233,6 @@ function registrationForm(draft: EventDraft, counts: GetCountsResponse | undefin
   tierInputs.length > 1 ? h("fieldset", {}, h("legend", {}, "Ticket"), ...tierInputs.map((t) => t.el))
     : tierInputs.length === 1 ? h("p", {}, `${draft.tiers[0].name} · ${price(draft.tiers[0].priceCents, draft.tiers[0].currency)}`) : null,
   ...questionFields, button);
-  if (tierInputs.length === 1) tierInputs[0].input.checked = true;
   return { form, showAt, updateCounts };
 }
 
@@ -246,18 +245,12 @@ function calendarLink(e: CalendarEvent): HTMLElement {
 
 /** Anyone signed in may flag an event for the moderators. */
 function reportForm(eventId: string): HTMLElement {
-  const reason = h("input", { id: "report-reason", required: true });
-  const result = h("div", { "aria-live": "polite" });
-  return h("details", {}, h("summary", {}, "Report this event"),
-    h("form", { onsubmit: (e: Event) => {
-      e.preventDefault();
-      if (!reason.value.trim()) {
-        result.replaceChildren(problemNotice({ reason: "INVALID_ARGUMENT", message: "Please say what is wrong." }));
-        return;
-      }
-      void events.reportEvent({ eventId, reason: reason.value.trim() }).then(() => {
-        result.replaceChildren(h("p", { class: "notice", role: "status" }, "Thank you. The moderators will look at it."));
-        reason.value = "";
-      }, (err) => result.replaceChildren(problemNotice(describe(err))));
-    } }, h("label", { for: "report-reason" }, "What is wrong with it?"), reason, h("button", { type: "submit", class: "secondary" }, "Report"), result));
+  return reasonForm({
+    id: "report-reason", summary: "Report this event", label: "What is wrong with it?", button: "Report",
+    empty: "Please say what is wrong.",
+    act: async (reason) => {
+      await events.reportEvent({ eventId, reason });
+      return "Thank you. The moderators will look at it.";
+    },
+  });
 }

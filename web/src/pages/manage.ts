@@ -4,12 +4,13 @@
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 
 import { events, registrations } from "../client";
-import { h, problemNotice, show, status } from "../dom";
+import { h, more, problemNotice, reasonForm, show, status } from "../dom";
 import { admit, type DoorList, doorStore, judge, syncWords, type Verdict } from "../door";
 import { describe } from "../errors";
 import type { EventDraft } from "../gen/cityevents/event/v1/event_pb";
 import type { PublicProfile } from "../gen/cityevents/auth/v1/auth_pb";
 import { type Registration, RegistrationStatus } from "../gen/cityevents/join/v1/join_pb";
+import { REGISTRATION_WORDS } from "../format";
 import { answerText } from "../questions";
 import { startScanner } from "../scan";
 
@@ -59,19 +60,18 @@ async function list(section: HTMLElement, titleId: string, title: string, d: Eve
   show(section, heading, status(`Loading the ${title.toLowerCase()}…`));
   const rows = h("ul", { class: "people" });
   let count = 0;
-  const more = h("div");
+  const moreSlot = h("div");
   const load = async (token: string) => {
     const page = await fetchPage(token);
     count += page.registrations.length;
     heading.textContent = `${title} (${count}${page.nextPageToken ? "+" : ""})`;
     const names = new Map(page.people.map((p) => [p.id, p.displayName]));
     rows.append(...page.registrations.map((r) => person(r, names.get(r.userId), d, action)));
-    show(more, page.nextPageToken ? h("button", { type: "button", class: "secondary",
-      onclick: () => void load(page.nextPageToken).catch((err) => show(more, problemNotice(describe(err)))) }, "More") : null);
+    more(moreSlot, page.nextPageToken, load);
   };
   try {
     await load("");
-    show(section, heading, count ? rows : status(title === "Waitlist" ? "Nobody is waiting." : "Nobody has joined yet."), more);
+    show(section, heading, count ? rows : status(title === "Waitlist" ? "Nobody is waiting." : "Nobody has joined yet."), moreSlot);
   } catch (err) {
     show(section, heading, problemNotice(describe(err)));
   }
@@ -81,8 +81,8 @@ async function list(section: HTMLElement, titleId: string, title: string, d: Eve
 function person(r: Registration, name: string | undefined, d: EventDraft,
   action?: (r: Registration, name?: string) => HTMLElement | null): HTMLElement {
   const tier = d.tiers.find((t) => t.id === r.tierId)?.name;
-  const state = r.status === RegistrationStatus.CHECKED_IN ? "Checked in"
-    : r.status === RegistrationStatus.WAITLISTED ? `Waiting, number ${r.waitlistPosition}` : "Going";
+  const state = r.status === RegistrationStatus.WAITLISTED ? `Waiting, number ${r.waitlistPosition}`
+    : REGISTRATION_WORDS[r.status] ?? "";
   return h("li", { class: "card" }, h("div", {},
     h("p", {}, h("strong", {}, name ?? "Name not available"), ` · ticket ${label(r.id)} · ${state}`, tier ? ` · ${tier}` : "",
       r.createdAt ? ` · joined ${timestampDate(r.createdAt).toLocaleDateString()}` : ""),
@@ -96,19 +96,14 @@ function person(r: Registration, name: string | undefined, d: EventDraft,
 /** Removing someone: with a reason they are told. */
 function remover(eventId: string, r: Registration, name: string | undefined, done: () => void): HTMLElement | null {
   if (r.status === RegistrationStatus.CHECKED_IN) return null;
-  const id = `remove-${r.id}`;
-  const reason = h("input", { id, required: true, placeholder: "Told to the person" });
-  const result = h("div", { "aria-live": "assertive" });
-  return h("details", {}, h("summary", {}, `Remove ${name ?? `ticket ${label(r.id)}`}`),
-    h("form", { onsubmit: (e: Event) => {
-      e.preventDefault();
-      if (!reason.value.trim()) {
-        result.replaceChildren(problemNotice({ reason: "INVALID_ARGUMENT", message: "Please give a reason." }));
-        return;
-      }
-      void registrations.removeAttendee({ eventId, userId: r.userId, reason: reason.value.trim() })
-        .then(done, (err) => result.replaceChildren(problemNotice(describe(err))));
-    } }, h("label", { for: id }, "Reason"), reason, h("button", { type: "submit" }, "Remove"), result));
+  return reasonForm({
+    id: `remove-${r.id}`, summary: `Remove ${name ?? `ticket ${label(r.id)}`}`, label: "Reason", button: "Remove",
+    empty: "Please give a reason.",
+    act: async (reason) => {
+      await registrations.removeAttendee({ eventId, userId: r.userId, reason });
+      done();
+    },
+  });
 }
 
 /** The door: a code typed or scanned is checked in online; offline (or

@@ -3,39 +3,42 @@
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 
 import { apiBase, discovery, registrations } from "../client";
-import { h, problemNotice, show, status } from "../dom";
+import { h, more, problemNotice, show, status } from "../dom";
 import { describe } from "../errors";
-import { RegistrationStatus } from "../gen/cityevents/join/v1/join_pb";
+import { type MyRegistration, RegistrationStatus } from "../gen/cityevents/join/v1/join_pb";
+import { REGISTRATION_WORDS } from "../format";
 import { ticket } from "../ticket";
-
-const STATUS: Partial<Record<RegistrationStatus, string>> = {
-  [RegistrationStatus.CONFIRMED]: "Going",
-  [RegistrationStatus.WAITLISTED]: "On the waitlist",
-  [RegistrationStatus.CHECKED_IN]: "Checked in",
-  [RegistrationStatus.CANCELLED]: "Cancelled",
-};
 
 export async function ticketsPage(main: HTMLElement): Promise<void> {
   show(main, h("h1", {}, "My tickets"), status("Loading your tickets…"));
+  const list = h("ul", { class: "tickets" });
+  const moreSlot = h("div");
+  const load = async (pageToken: string): Promise<number> => {
+    const page = await registrations.listMyTickets({ pageSize: 50, pageToken });
+    list.append(...page.tickets.map(row));
+    more(moreSlot, page.nextPageToken, load);
+    return page.tickets.length;
+  };
   try {
-    const { tickets } = await registrations.listMyTickets({ pageSize: 50 });
-    if (tickets.length === 0) {
+    if (!(await load(""))) {
       show(main, h("h1", {}, "My tickets"), status("No tickets yet."), h("p", {}, h("a", { href: "#/" }, "Discover events")));
       return;
     }
-    show(main, h("h1", {}, "My tickets"), calendarFeed(), h("ul", { class: "tickets" }, ...tickets.map((t) => {
-      const r = t.registration;
-      const starts = t.eventStartsAt ? timestampDate(t.eventStartsAt).toLocaleString() : "";
-      const going = r?.status === RegistrationStatus.CONFIRMED;
-      return h("li", { class: "card" }, h("div", {},
-        h("h2", {}, h("a", { href: `#/events/${r?.eventId ?? ""}` }, t.eventTitle)),
-        h("p", { class: "muted" }, `${starts} · ${STATUS[r?.status ?? RegistrationStatus.UNSPECIFIED] ?? ""}`),
-        r?.status === RegistrationStatus.WAITLISTED ? h("p", {}, `Number ${r.waitlistPosition} on the waitlist`) : null,
-        going && r?.ticketCode ? ticket(r.ticketCode) : null));
-    })));
+    show(main, h("h1", {}, "My tickets"), calendarFeed(), list, moreSlot);
   } catch (err) {
     show(main, h("h1", {}, "My tickets"), problemNotice(describe(err)));
   }
+}
+
+function row(t: MyRegistration): HTMLElement {
+  const r = t.registration;
+  const starts = t.eventStartsAt ? timestampDate(t.eventStartsAt).toLocaleString() : "";
+  const going = r?.status === RegistrationStatus.CONFIRMED;
+  return h("li", { class: "card" }, h("div", {},
+    h("h2", {}, h("a", { href: `#/events/${r?.eventId ?? ""}` }, t.eventTitle)),
+    h("p", { class: "muted" }, `${starts} · ${REGISTRATION_WORDS[r?.status ?? RegistrationStatus.UNSPECIFIED] ?? ""}`),
+    r?.status === RegistrationStatus.WAITLISTED ? h("p", {}, `Number ${r.waitlistPosition} on the waitlist`) : null,
+    going && r?.ticketCode ? ticket(r.ticketCode) : null));
 }
 
 /** Every joined event in the person's calendar app: a secret feed link
