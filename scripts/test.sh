@@ -10,4 +10,7 @@ bash "$ROOT/scripts/rules-test.sh"
 bash "$ROOT/scripts/dashboards-test.sh"
 bash "$ROOT/scripts/chart-test.sh"
 bash "$ROOT/scripts/web-test.sh"
+# Tests make a database and streams each and never drop them; drop what
+# earlier runs left (thousands slow PostgreSQL's recovery and NATS's start).
+SQLX_OFFLINE=true cargo run -q --locked -p cityevents-testkit --bin sweep
 SQLX_OFFLINE=true cargo test --workspace --locked

@@ -51,19 +51,30 @@ pub async fn fresh_database(prefix: &str) -> String {
 }
 
 /// Drops what earlier test and bench runs left behind: `*_test_<uuid>`
-/// databases and `T<uuid>_*` streams. Thousands of them keep autovacuum and
-/// NATS busy (NATS spent 3% of a core idling over 3,000 streams), which a
-/// benchmark would measure. Run it only while no test is running.
-pub async fn sweep_leftovers() {
+/// databases and `T<uuid>_*` streams created more than `older_than` ago.
+/// Every test makes its own and none drops it, so thousands pile up: they keep
+/// autovacuum and NATS busy (NATS spent 3% of a core idling over 3,000
+/// streams), which a benchmark would measure, and PostgreSQL's crash recovery
+/// syncs every file of them before it opens (over a minute for 3,000). With
+/// `Duration::ZERO` run it only while no test is running; `make test` keeps
+/// an hour's (those of a test run beside it).
+pub async fn sweep_leftovers(older_than: std::time::Duration) -> Sweep {
     use futures::StreamExt;
     let mut admin = PgConnection::connect(&format!("{}/postgres", pg_base()))
         .await
         .expect("postgres is running");
-    let dbs: Vec<String> =
-        sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname ~ '_test_[0-9a-f]{32}$'")
-            .fetch_all(&mut admin)
-            .await
-            .unwrap();
+    // A database's PG_VERSION file is written once, when it is created.
+    let dbs: Vec<String> = sqlx::query_scalar(
+        "SELECT datname FROM pg_database
+          WHERE datname ~ '_test_[0-9a-f]{32}$'
+            AND (pg_stat_file('base/' || oid || '/PG_VERSION')).modification
+                < now() - make_interval(secs => $1)",
+    )
+    .bind(older_than.as_secs_f64())
+    .fetch_all(&mut admin)
+    .await
+    .unwrap();
+    let mut swept = Sweep::default();
     for db in dbs {
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "DROP DATABASE \"{db}\" WITH (FORCE)"
@@ -71,21 +82,41 @@ pub async fn sweep_leftovers() {
         .execute(&mut admin)
         .await
         .unwrap();
+        swept.databases += 1;
     }
     let js = async_nats::jetstream::new(async_nats::connect(nats_url()).await.unwrap());
-    let names: Vec<String> = js
-        .stream_names()
-        .filter_map(|n| async move { n.ok() })
+    let before = time_now_unix() - older_than.as_secs() as i64;
+    let streams: Vec<_> = js
+        .streams()
+        .filter_map(|s| async move { s.ok() })
         .collect()
         .await;
-    for name in names {
+    for info in streams {
+        let name = &info.config.name;
         let test_prefix = name.split_once('_').is_some_and(|(p, _)| {
             p.len() == 33 && p.starts_with('T') && p[1..].bytes().all(|b| b.is_ascii_hexdigit())
         });
-        if test_prefix {
-            let _ = js.delete_stream(&name).await;
+        if test_prefix
+            && info.created.unix_timestamp() <= before
+            && js.delete_stream(name).await.is_ok()
+        {
+            swept.streams += 1;
         }
     }
+    swept
+}
+
+/// What [`sweep_leftovers`] dropped.
+#[derive(Debug, Default)]
+pub struct Sweep {
+    pub databases: usize,
+    pub streams: usize,
+}
+
+fn time_now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// Settings one test's services share so they see each other and nobody else.

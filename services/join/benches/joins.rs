@@ -167,7 +167,7 @@ async fn main() {
             None
         }
     };
-    cityevents_testkit::sweep_leftovers().await;
+    cityevents_testkit::sweep_leftovers(std::time::Duration::ZERO).await;
     let app = helpers::spawn_app_with(|cfg| cfg.database.max_connections = 16).await;
     let clients = clients(&app).await;
     // `CE_BENCH=spread make bench` runs one scenario (for profiling).
