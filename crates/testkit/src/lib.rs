@@ -85,7 +85,7 @@ pub async fn sweep_leftovers(older_than: std::time::Duration) -> Sweep {
         swept.databases += 1;
     }
     let js = async_nats::jetstream::new(async_nats::connect(nats_url()).await.unwrap());
-    let before = time_now_unix() - older_than.as_secs() as i64;
+    let before = chrono::Utc::now().timestamp() - older_than.as_secs() as i64;
     let streams: Vec<_> = js
         .streams()
         .filter_map(|s| async move { s.ok() })
@@ -111,12 +111,6 @@ pub async fn sweep_leftovers(older_than: std::time::Duration) -> Sweep {
 pub struct Sweep {
     pub databases: usize,
     pub streams: usize,
-}
-
-fn time_now_unix() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// Settings one test's services share so they see each other and nobody else.
