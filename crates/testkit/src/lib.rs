@@ -50,6 +50,18 @@ pub async fn fresh_database(prefix: &str) -> String {
     format!("{}/{db}?sslmode=disable", pg_base())
 }
 
+/// Polls (every 25 ms, for up to 10 s) until `check` holds; panics naming
+/// `what` if it never does. For what a service finishes after it answers.
+pub async fn eventually<F: AsyncFn() -> bool>(what: &str, check: F) {
+    for _ in 0..400 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("never happened: {what}");
+}
+
 /// Drops what earlier test and bench runs left behind: `*_test_<uuid>`
 /// databases and `T<uuid>_*` streams created more than `older_than` ago.
 /// Every test makes its own and none drops it, so thousands pile up: they keep

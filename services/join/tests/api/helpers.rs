@@ -1,5 +1,3 @@
-use std::time::Duration;
-
 use prost::Message;
 use sqlx::PgPool;
 use tonic::transport::Channel;
@@ -267,13 +265,7 @@ impl TestApp {
 
     /// Polls (bounded) until `check` holds.
     pub async fn eventually<F: AsyncFn() -> bool>(&self, what: &str, check: F) {
-        for _ in 0..400 {
-            if check().await {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("never happened: {what}");
+        cityevents_testkit::eventually(what, check).await;
     }
 
     /// `(status, count)` of the event's registrations in the database.
